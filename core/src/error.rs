@@ -155,14 +155,18 @@ pub struct XmlError {
 
 impl fmt::Display for XmlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (at byte {})", self.condition, self.reason, self.offset)
+        write!(
+            f,
+            "{}: {} (at byte {})",
+            self.condition, self.reason, self.offset
+        )
     }
 }
 
 #[cfg(feature = "std")]
 impl std::error::Error for XmlError {}
 
-/// A caller-provided output buffer was too small; nothing was written.
+/// A caller-provided output buffer was too small; the output is not usable.
 ///
 /// `needed` is the total size the output requires, so the caller can retry
 /// with a buffer of at least that many bytes.

@@ -17,7 +17,9 @@ mod writer;
 
 pub use escape::escape;
 pub use parser::{ContentNamespace, Event, Limits, StreamParser};
-pub use view::{Attribute, Attributes, Children, Element, StreamHeader, Text, TextChunk, TextChunks};
+pub use view::{
+    Attribute, Attributes, Children, Element, StreamHeader, Text, TextChunk, TextChunks,
+};
 pub use writer::{ElementBuilder, Node, StreamHeaderBuilder, WriteError, Writer};
 
 /// The stream namespace of RFC 6120 §4.8.1.

@@ -1,0 +1,1057 @@
+//! The incremental stream parser: bytes in any chunks to stream events.
+//!
+//! The parser owns no memory: it works in the caller's receive buffer, where
+//! each top-level element stays in place until the caller has looked at it.
+//! Each byte is searched once for the end of its token (`memchr`), and each
+//! complete token is checked once (see `token`), so feeding a stream one
+//! byte at a time costs the same work as feeding it whole, not quadratic.
+
+use crate::error::{StreamErrorCondition as Cond, XmlError};
+use crate::xml::chars::is_xml_space;
+use crate::xml::token::{self, Attrs, TokErr};
+use crate::xml::view::{Element, StreamHeader};
+use crate::xml::{NS_STREAM, NS_XML};
+use heapless::{String, Vec};
+
+/// The deepest nesting of elements inside a stanza the parser can track;
+/// [`Limits::max_depth`] is capped to it.
+pub const MAX_DEPTH: usize = 32;
+/// The most attributes one element may carry; [`Limits::max_attributes`]
+/// is capped to it.
+pub const MAX_ATTRIBUTES: usize = 32;
+/// Prefixed namespace declarations in scope at once inside a stanza.
+const MAX_PREFIX_DECLS: usize = 16;
+/// Prefixed declarations kept from the stream header (besides `stream`).
+const MAX_STREAM_DECLS: usize = 2;
+/// Longest prefix, and longest namespace name, kept from the stream header.
+const MAX_STREAM_PREFIX: usize = 16;
+const MAX_STREAM_NS: usize = 48;
+
+/// Resource limits, set by the caller. Crossing one is the stream error
+/// `policy-violation` (RFC 6120 §4.9.3.14), never unbounded memory or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Limits {
+    /// Largest top-level element (stanza or nonza), in bytes, counted from
+    /// its `<` to the end of its end tag. Also bounds the stream header.
+    pub max_stanza_bytes: usize,
+    /// Deepest nesting inside a top-level element (the element itself is
+    /// depth 1). At most [`MAX_DEPTH`].
+    pub max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    /// At most [`MAX_ATTRIBUTES`].
+    pub max_attributes: usize,
+}
+
+impl Limits {
+    /// Limits that fit a receive buffer of `len` bytes: stanzas up to the
+    /// whole buffer, depth 16, 24 attributes.
+    pub const fn for_buffer(len: usize) -> Self {
+        Limits {
+            max_stanza_bytes: len,
+            max_depth: 16,
+            max_attributes: 24,
+        }
+    }
+}
+
+/// The content namespace a stream declares as its default (RFC 6120 §4.8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ContentNamespace {
+    /// `jabber:client`: client-to-server streams.
+    Client,
+    /// `jabber:server`: server-to-server streams.
+    Server,
+    /// `jabber:component:accept`: external components (XEP-0114).
+    ComponentAccept,
+}
+
+impl ContentNamespace {
+    /// The namespace name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ContentNamespace::Client => "jabber:client",
+            ContentNamespace::Server => "jabber:server",
+            ContentNamespace::ComponentAccept => "jabber:component:accept",
+        }
+    }
+
+    /// The content namespace named `ns`, if it is one of the three.
+    pub fn from_name(ns: &str) -> Option<Self> {
+        [Self::Client, Self::Server, Self::ComponentAccept]
+            .into_iter()
+            .find(|c| c.as_str() == ns)
+    }
+}
+
+/// What the stream header declared, kept after its bytes are gone: the
+/// scope every stanza inherits.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamScope {
+    pub default_ns: ContentNamespace,
+    pub stream_prefix: String<MAX_STREAM_PREFIX>,
+    pub decls: Vec<(String<MAX_STREAM_PREFIX>, String<MAX_STREAM_NS>), MAX_STREAM_DECLS>,
+}
+
+impl StreamScope {
+    const fn new() -> Self {
+        StreamScope {
+            default_ns: ContentNamespace::Client,
+            stream_prefix: String::new(),
+            decls: Vec::new(),
+        }
+    }
+
+    /// The namespace bound to `prefix` at stream level.
+    pub(crate) fn lookup(&self, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(NS_XML);
+        }
+        if prefix == self.stream_prefix.as_str() {
+            return Some(NS_STREAM);
+        }
+        self.decls
+            .iter()
+            .find(|(p, _)| p.as_str() == prefix)
+            .map(|(_, ns)| ns.as_str())
+    }
+}
+
+/// One event of the stream, borrowing the receive buffer until the next
+/// call to [`StreamParser::next`].
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// The peer's stream header (RFC 6120 §4.7).
+    StreamOpen(StreamHeader<'a>),
+    /// A whole top-level element: a stanza or a nonza, checked.
+    Element(Element<'a>),
+    /// The peer's `</stream:stream>` (RFC 6120 §4.4).
+    StreamClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the stream header: an optional byte-order mark and XML
+    /// declaration, whitespace. `fresh` while nothing has been consumed yet.
+    Prolog { fresh: bool },
+    /// Inside the stream root.
+    Stream,
+    /// The stream root was closed; only whitespace may follow.
+    Closed,
+    /// A stream error was found; every later call returns it.
+    Failed(XmlError),
+}
+
+/// An event located in the buffer, before it is turned into a borrow.
+enum Found {
+    Header { from: usize, to: usize },
+    Element { from: usize, to: usize },
+    Close,
+}
+
+/// A namespace prefix declared inside the current stanza: where its name
+/// is (relative to the stanza start) and at which depth.
+#[derive(Debug, Clone, Copy)]
+struct PrefixDecl {
+    at: u32,
+    len: u16,
+    depth: u8,
+}
+
+/// The incremental, validating XMPP stream parser (see the module docs).
+///
+/// ```
+/// use picoxmpp::xml::{Event, StreamParser};
+///
+/// let mut buf = [0u8; 512];
+/// let mut parser = StreamParser::new(&mut buf);
+/// parser.feed(b"<stream:stream xmlns='jabber:client' \
+///     xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>\
+///     <message to='juliet@example.com'><body>Art thou not Romeo, and a Montague?</body></message>");
+/// assert!(matches!(parser.next(), Ok(Some(Event::StreamOpen(_)))));
+/// match parser.next() {
+///     Ok(Some(Event::Element(msg))) => {
+///         assert_eq!((msg.name(), msg.namespace()), ("message", "jabber:client"));
+///         let body = msg.child("body", "jabber:client").unwrap();
+///         assert!(body.text().eq_str("Art thou not Romeo, and a Montague?"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(parser.next(), Ok(None))); // needs more bytes
+/// ```
+pub struct StreamParser<'b> {
+    buf: &'b mut [u8],
+    /// First byte still needed; everything before it may be overwritten.
+    start: usize,
+    /// First byte not yet tokenized.
+    pos: usize,
+    /// End of the bytes received.
+    end: usize,
+    /// How far the search for the end of the token at `pos` got.
+    scan: usize,
+    /// Inside which quote that search is (start tags), or 0.
+    quote: u8,
+    /// Bytes before this may go once the caller is done with the event.
+    release: Option<usize>,
+    /// Stream offset of `buf[0]`, for error reports.
+    base: u64,
+    phase: Phase,
+    limits: Limits,
+    /// Open elements inside the stream root.
+    depth: usize,
+    /// Start of the top-level element being read (or of the pending
+    /// top-level token).
+    unit: usize,
+    /// Name offset (relative to `unit`) of each open element.
+    open: Vec<u32, MAX_DEPTH>,
+    decls: Vec<PrefixDecl, MAX_PREFIX_DECLS>,
+    scope: StreamScope,
+    /// `<stream:stream/>`: the close is reported after the open.
+    close_pending: bool,
+}
+
+impl<'b> StreamParser<'b> {
+    /// A parser working in `buf`, with [`Limits::for_buffer`].
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        let limits = Limits::for_buffer(buf.len());
+        Self::with_limits(buf, limits)
+    }
+
+    /// A parser working in `buf` with the given limits (depth and attribute
+    /// counts are capped to [`MAX_DEPTH`] and [`MAX_ATTRIBUTES`]).
+    pub fn with_limits(buf: &'b mut [u8], limits: Limits) -> Self {
+        let limits = Limits {
+            max_stanza_bytes: limits.max_stanza_bytes,
+            max_depth: limits.max_depth.min(MAX_DEPTH),
+            max_attributes: limits.max_attributes.min(MAX_ATTRIBUTES),
+        };
+        StreamParser {
+            buf,
+            start: 0,
+            pos: 0,
+            end: 0,
+            scan: 0,
+            quote: 0,
+            release: None,
+            base: 0,
+            phase: Phase::Prolog { fresh: true },
+            limits,
+            depth: 0,
+            unit: 0,
+            open: Vec::new(),
+            decls: Vec::new(),
+            scope: StreamScope::new(),
+            close_pending: false,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The free part of the receive buffer: read into it, then [`commit`].
+    ///
+    /// After [`next`] has returned `Ok(None)` it is never empty: the parser
+    /// reports `policy-violation` instead of letting one incomplete element
+    /// fill the whole buffer.
+    ///
+    /// [`commit`]: StreamParser::commit
+    /// [`next`]: StreamParser::next
+    pub fn receive_buffer(&mut self) -> &mut [u8] {
+        self.apply_release();
+        self.compact();
+        let end = self.end;
+        self.buf.get_mut(end..).unwrap_or_default()
+    }
+
+    /// Marks `n` bytes written into [`receive_buffer`](Self::receive_buffer)
+    /// as received. `n` larger than that buffer is a caller bug and is
+    /// clamped to it.
+    pub fn commit(&mut self, n: usize) {
+        debug_assert!(
+            self.end + n <= self.buf.len(),
+            "commit past the receive buffer"
+        );
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Copies as much of `data` as fits into the receive buffer and commits
+    /// it; returns how many bytes were taken.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let rx = self.receive_buffer();
+        let n = rx.len().min(data.len());
+        rx[..n].copy_from_slice(&data[..n]);
+        self.commit(n);
+        n
+    }
+
+    /// Bytes received but not yet handed out as events.
+    pub fn buffered(&self) -> usize {
+        self.end
+            - self
+                .release
+                .unwrap_or(self.pos)
+                .max(self.start)
+                .min(self.end)
+    }
+
+    /// Expects a new stream header, as after STARTTLS or SASL success (RFC
+    /// 6120 §5.4.3.3, §6.4.6). Bytes already received are kept: a server
+    /// may send its new header right behind `<success/>`.
+    pub fn restart(&mut self) {
+        self.apply_release();
+        self.start = self.pos;
+        if !matches!(self.phase, Phase::Failed(_)) {
+            self.phase = Phase::Prolog { fresh: true };
+        }
+        self.depth = 0;
+        self.open.clear();
+        self.decls.clear();
+        self.scope = StreamScope::new();
+        self.close_pending = false;
+        self.scan = self.pos;
+        self.quote = 0;
+    }
+
+    /// The stream error this parser failed with, if any.
+    pub fn error(&self) -> Option<XmlError> {
+        match self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the peer's stream header has been read and its root not
+    /// closed yet.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Stream
+    }
+
+    /// The next event, `Ok(None)` when more bytes are needed, or the stream
+    /// error the input deserves. After an error every call returns it.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Event<'_>>, XmlError> {
+        if let Phase::Failed(e) = self.phase {
+            return Err(e);
+        }
+        self.apply_release();
+        if self.close_pending {
+            self.close_pending = false;
+            self.phase = Phase::Closed;
+            return Ok(Some(Event::StreamClose));
+        }
+        let found = match self.step() {
+            Ok(f) => f,
+            Err(e) => {
+                self.phase = Phase::Failed(e);
+                return Err(e);
+            }
+        };
+        Ok(found.map(move |f| match f {
+            Found::Header { from, to } => Event::StreamOpen(StreamHeader::new(
+                &self.buf[from..to],
+                self.scope.default_ns,
+            )),
+            Found::Element { from, to } => {
+                Event::Element(Element::root(&self.buf[from..to], &self.scope))
+            }
+            Found::Close => Event::StreamClose,
+        }))
+    }
+
+    fn apply_release(&mut self) {
+        if let Some(r) = self.release.take() {
+            self.start = self.start.max(r);
+        }
+    }
+
+    /// Moves the retained bytes to the front when that is cheap relative to
+    /// what was consumed (amortized linear), or when the tail is full.
+    fn compact(&mut self) {
+        let keep = self.end - self.start;
+        if self.start == 0 || (self.start < keep && self.end < self.buf.len()) {
+            return;
+        }
+        let s = self.start;
+        self.buf.copy_within(s..self.end, 0);
+        self.base += s as u64;
+        self.start = 0;
+        self.pos -= s;
+        self.end -= s;
+        self.scan = self.scan.saturating_sub(s);
+        self.unit = self.unit.saturating_sub(s);
+    }
+
+    fn err(&self, cond: Cond, reason: &'static str, at: usize) -> XmlError {
+        XmlError {
+            condition: cond,
+            reason,
+            offset: self.base + at as u64,
+        }
+    }
+
+    fn tok_err(&self, e: TokErr, token_start: usize) -> XmlError {
+        self.err(e.cond, e.reason, token_start + e.at)
+    }
+
+    /// Out of bytes: drop what is no longer needed, enforce the limits.
+    fn need_more(&mut self) -> Result<Option<Found>, XmlError> {
+        let keep = if self.depth > 0 { self.unit } else { self.pos };
+        let pending = self.end - keep;
+        if pending > self.limits.max_stanza_bytes {
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "element larger than the stanza size limit",
+                keep,
+            ));
+        }
+        self.start = keep;
+        self.compact();
+        if self.end - self.start >= self.buf.len() {
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "element larger than the receive buffer",
+                self.start,
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Tokenizes until an event is found or the bytes run out.
+    fn step(&mut self) -> Result<Option<Found>, XmlError> {
+        loop {
+            if self.pos >= self.end {
+                return self.need_more();
+            }
+            let b = self.buf[self.pos];
+            if b != b'<' {
+                if self.depth > 0 {
+                    if !self.text()? {
+                        return self.need_more();
+                    }
+                    continue;
+                }
+                self.top_level_text()?;
+                continue;
+            }
+            if self.phase == Phase::Closed {
+                return Err(self.err(
+                    Cond::NotWellFormed,
+                    "markup after the stream was closed",
+                    self.pos,
+                ));
+            }
+            if self.depth == 0 {
+                self.unit = self.pos;
+            }
+            let Some(&second) = self
+                .buf
+                .get(self.pos + 1)
+                .filter(|_| self.pos + 1 < self.end)
+            else {
+                return self.need_more();
+            };
+            let found = match second {
+                b'/' => self.end_tag()?,
+                b'?' => self.question_mark()?,
+                b'!' => self.bang()?,
+                _ => self.start_tag()?,
+            };
+            match found {
+                Step::More => return self.need_more(),
+                Step::Continue => continue,
+                Step::Found(f) => return Ok(Some(f)),
+            }
+        }
+    }
+
+    /// Whitespace (and a byte-order mark at the very start) outside the
+    /// stanzas: keepalives (RFC 6120 §4.6.1). Consumed and dropped at once.
+    fn top_level_text(&mut self) -> Result<(), XmlError> {
+        if self.phase == (Phase::Prolog { fresh: true }) && self.buf[self.pos] == 0xEF {
+            // XML 1.0 §4.3.3 / RFC 6120 §11.6: a UTF-8 byte-order mark may
+            // open the stream.
+            let avail = &self.buf[self.pos..self.end];
+            let bom = b"\xEF\xBB\xBF";
+            if avail.len() < 3 && bom.starts_with(avail) {
+                self.scan = self.end;
+                return Ok(());
+            }
+            if avail.starts_with(bom) {
+                self.pos += 3;
+                self.start = self.pos;
+                return Ok(());
+            }
+        }
+        let n = self.buf[self.pos..self.end]
+            .iter()
+            .take_while(|b| is_xml_space(**b))
+            .count();
+        self.pos += n;
+        self.start = self.pos;
+        self.scan = self.pos;
+        if let Phase::Prolog { fresh: true } = self.phase {
+            if n > 0 {
+                self.phase = Phase::Prolog { fresh: false };
+            }
+        }
+        if self.pos < self.end && self.buf[self.pos] != b'<' {
+            return Err(match self.phase {
+                Phase::Prolog { .. } => self.err(
+                    Cond::NotWellFormed,
+                    "text before the stream header",
+                    self.pos,
+                ),
+                Phase::Closed => self.err(
+                    Cond::NotWellFormed,
+                    "text after the stream was closed",
+                    self.pos,
+                ),
+                // RFC 6120 §4.9.3.1: XML that cannot be processed; the
+                // stream's children are elements, whitespace separates them.
+                _ => self.err(Cond::BadFormat, "character data at stream level", self.pos),
+            });
+        }
+        if self.pos >= self.end {
+            // Nothing pending: the bytes before `pos` are free.
+            self.scan = self.end;
+        }
+        Ok(())
+    }
+
+    /// Character data inside a stanza, up to the next `<`; `false` when the
+    /// run is still open at the end of the bytes.
+    fn text(&mut self) -> Result<bool, XmlError> {
+        let from = self.scan.max(self.pos);
+        match memchr::memchr(b'<', &self.buf[from..self.end]) {
+            None => {
+                self.scan = self.end;
+                Ok(false)
+            }
+            Some(i) => {
+                let lt = from + i;
+                let start = self.pos;
+                let s =
+                    token::check_chars(&self.buf[start..lt]).map_err(|e| self.tok_err(e, start))?;
+                token::check_char_data(s).map_err(|e| self.tok_err(e, start))?;
+                self.pos = lt;
+                self.scan = lt;
+                Ok(true)
+            }
+        }
+    }
+
+    fn start_tag(&mut self) -> Result<Step, XmlError> {
+        // Find the closing '>' outside quoted attribute values.
+        let mut i = self.scan.max(self.pos + 1);
+        let gt = loop {
+            if self.quote == 0 {
+                match memchr::memchr3(b'>', b'\'', b'"', &self.buf[i..self.end]) {
+                    None => {
+                        self.scan = self.end;
+                        return Ok(Step::More);
+                    }
+                    Some(k) => {
+                        let c = self.buf[i + k];
+                        if c == b'>' {
+                            break i + k;
+                        }
+                        self.quote = c;
+                        i += k + 1;
+                    }
+                }
+            } else {
+                match memchr::memchr(self.quote, &self.buf[i..self.end]) {
+                    None => {
+                        self.scan = self.end;
+                        return Ok(Step::More);
+                    }
+                    Some(k) => {
+                        self.quote = 0;
+                        i += k + 1;
+                    }
+                }
+            }
+        };
+        self.quote = 0;
+        let tok_start = self.pos;
+        let tok_end = gt + 1;
+        if tok_end - self.unit > self.limits.max_stanza_bytes {
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "element larger than the stanza size limit",
+                self.unit,
+            ));
+        }
+        match self.phase {
+            Phase::Prolog { .. } => self.stream_header(tok_start, tok_end),
+            Phase::Stream => self.stanza_start_tag(tok_start, tok_end),
+            Phase::Closed => Err(self.err(
+                Cond::NotWellFormed,
+                "markup after the stream was closed",
+                tok_start,
+            )),
+            Phase::Failed(e) => Err(e),
+        }
+    }
+
+    /// Checks a start tag's attributes: values, duplicates, counts, and
+    /// namespace declarations. Calls `on_decl(prefix, value, offset)` for
+    /// each `xmlns`/`xmlns:p` and returns the attribute names for the
+    /// prefix check.
+    fn check_attributes<'t>(
+        &self,
+        tok_start: usize,
+        tag: &'t str,
+        attrs: &'t str,
+        mut on_decl: impl FnMut(Option<&'t str>, &'t str, usize) -> Result<(), XmlError>,
+    ) -> Result<Vec<&'t str, MAX_ATTRIBUTES>, XmlError> {
+        let mut names: Vec<&'t str, MAX_ATTRIBUTES> = Vec::new();
+        for a in Attrs::new(attrs) {
+            let at = tok_start + (a.name.as_ptr() as usize - tag.as_ptr() as usize);
+            if names.len() >= self.limits.max_attributes {
+                return Err(self.err(Cond::PolicyViolation, "too many attributes", at));
+            }
+            if names.contains(&a.name) {
+                // XML 1.0 §3.1, WFC: Unique Att Spec.
+                return Err(self.err(Cond::NotWellFormed, "duplicate attribute", at));
+            }
+            let vat = tok_start + (a.value.as_ptr() as usize - tag.as_ptr() as usize);
+            token::check_att_value(a.value).map_err(|e| self.tok_err(e, vat))?;
+            if a.name == "xmlns" {
+                on_decl(None, a.value, at)?;
+            } else if let Some(p) = a.name.strip_prefix("xmlns:") {
+                // Namespaces in XML §3: prefixed declarations may not be
+                // empty, and the reserved prefixes keep their bindings.
+                if a.value.is_empty() || p == "xmlns" || (p == "xml") != (a.value == NS_XML) {
+                    return Err(self.err(Cond::NotWellFormed, "illegal namespace declaration", at));
+                }
+                on_decl(Some(p), a.value, at)?;
+            }
+            if token::split_qname(a.name).is_none() {
+                return Err(self.err(Cond::NotWellFormed, "malformed qualified name", at));
+            }
+            // Cannot fail: the length was checked above.
+            let _ = names.push(a.name);
+        }
+        Ok(names)
+    }
+
+    fn stream_header(&mut self, tok_start: usize, tok_end: usize) -> Result<Step, XmlError> {
+        let bytes = &self.buf[tok_start..tok_end];
+        let tag = token::check_chars(bytes).map_err(|e| self.tok_err(e, tok_start))?;
+        let st = token::complete(tag, token::start_tag).map_err(|e| self.tok_err(e, tok_start))?;
+        let mut scope = StreamScope::new();
+        let mut default_ns: Option<&str> = None;
+        let mut stream_ns: Option<(&str, &str)> = None;
+        let names = self.check_attributes(tok_start, tag, st.attrs, |prefix, value, at| {
+            if value.contains('&') {
+                return Err(self.err(
+                    Cond::InvalidNamespace,
+                    "namespace name with a reference",
+                    at,
+                ));
+            }
+            match prefix {
+                None => default_ns = Some(value),
+                Some(p) if value == NS_STREAM => stream_ns = Some((p, value)),
+                Some(p) => {
+                    let p = String::try_from(p).ok();
+                    let v = String::try_from(value).ok();
+                    let pushed = match (p, v) {
+                        (Some(p), Some(v)) => scope.decls.push((p, v)).is_ok(),
+                        _ => false,
+                    };
+                    if !pushed {
+                        return Err(self.err(
+                            Cond::PolicyViolation,
+                            "too many stream-level declarations",
+                            at,
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let Some((prefix, local)) = token::split_qname(st.name) else {
+            return Err(self.err(
+                Cond::NotWellFormed,
+                "malformed qualified name",
+                tok_start + 1,
+            ));
+        };
+        // RFC 6120 §4.8.1 / §4.8.5: the stream element is qualified by
+        // the stream namespace through a prefix.
+        let Some(prefix) = prefix else {
+            return Err(self.err(
+                Cond::BadNamespacePrefix,
+                "stream element without a prefix",
+                tok_start + 1,
+            ));
+        };
+        match stream_ns {
+            Some((p, _)) if p == prefix => {}
+            _ if scope.decls.iter().any(|(p, _)| p.as_str() == prefix) => {
+                return Err(self.err(
+                    Cond::InvalidNamespace,
+                    "stream element not in the stream namespace",
+                    tok_start,
+                ));
+            }
+            _ => {
+                return Err(self.err(
+                    Cond::BadNamespacePrefix,
+                    "stream prefix not bound",
+                    tok_start + 1,
+                ))
+            }
+        }
+        if local != "stream" {
+            return Err(self.err(
+                Cond::BadFormat,
+                "the root element is not <stream>",
+                tok_start + 1,
+            ));
+        }
+        // RFC 6120 §4.8.2: the default namespace is the content namespace.
+        scope.default_ns = match default_ns.and_then(ContentNamespace::from_name) {
+            Some(ns) => ns,
+            None => {
+                return Err(self.err(
+                    Cond::InvalidNamespace,
+                    "unsupported content namespace",
+                    tok_start,
+                ))
+            }
+        };
+        scope.stream_prefix = match String::try_from(prefix) {
+            Ok(p) => p,
+            Err(_) => {
+                return Err(self.err(
+                    Cond::PolicyViolation,
+                    "stream prefix too long",
+                    tok_start + 1,
+                ))
+            }
+        };
+        for n in names {
+            if let (Some(p), _) = token::split_qname(n).unwrap_or((None, "")) {
+                if p != "xmlns" && scope.lookup(p).is_none() {
+                    return Err(self.err(
+                        Cond::NotWellFormed,
+                        "unbound namespace prefix",
+                        tok_start,
+                    ));
+                }
+            }
+        }
+        self.close_pending = st.empty;
+        self.scope = scope;
+        self.phase = Phase::Stream;
+        self.depth = 0;
+        self.pos = tok_end;
+        self.scan = tok_end;
+        self.release = Some(tok_end);
+        Ok(Step::Found(Found::Header {
+            from: tok_start,
+            to: tok_end,
+        }))
+    }
+
+    fn stanza_start_tag(&mut self, tok_start: usize, tok_end: usize) -> Result<Step, XmlError> {
+        let depth = self.depth + 1;
+        if depth > self.limits.max_depth {
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "elements nested too deeply",
+                tok_start,
+            ));
+        }
+        let bytes = &self.buf[tok_start..tok_end];
+        let tag = token::check_chars(bytes).map_err(|e| self.tok_err(e, tok_start))?;
+        let st = token::complete(tag, token::start_tag).map_err(|e| self.tok_err(e, tok_start))?;
+        let unit = self.unit;
+        let mut new_decls: Vec<PrefixDecl, MAX_PREFIX_DECLS> = Vec::new();
+        let names = self.check_attributes(tok_start, tag, st.attrs, |prefix, value, at| {
+            if value.contains('&') {
+                return Err(self.err(
+                    Cond::InvalidNamespace,
+                    "namespace name with a reference",
+                    at,
+                ));
+            }
+            if let Some(p) = prefix {
+                let p_at = at + "xmlns:".len() - unit;
+                let d = PrefixDecl {
+                    at: p_at as u32,
+                    len: p.len() as u16,
+                    depth: depth as u8,
+                };
+                if p.len() > u16::MAX as usize
+                    || self.decls.len() + new_decls.len() >= MAX_PREFIX_DECLS
+                    || new_decls.push(d).is_err()
+                {
+                    return Err(self.err(
+                        Cond::PolicyViolation,
+                        "too many namespace declarations",
+                        at,
+                    ));
+                }
+            }
+            Ok(())
+        })?;
+        let unit_bytes = &self.buf[unit..];
+        let bound = |p: &str| {
+            p == "xml"
+                || self.decls.iter().chain(new_decls.iter()).any(|d| {
+                    unit_bytes.get(d.at as usize..d.at as usize + d.len as usize)
+                        == Some(p.as_bytes())
+                })
+                || self.scope.lookup(p).is_some()
+        };
+        let Some((prefix, _)) = token::split_qname(st.name) else {
+            return Err(self.err(
+                Cond::NotWellFormed,
+                "malformed qualified name",
+                tok_start + 1,
+            ));
+        };
+        if let Some(p) = prefix {
+            // Namespaces in XML §3: "Element names MUST NOT have the prefix
+            // xmlns"; §5: every other prefix must be declared.
+            if p == "xmlns" || !bound(p) {
+                return Err(self.err(
+                    Cond::NotWellFormed,
+                    "unbound namespace prefix",
+                    tok_start + 1,
+                ));
+            }
+        }
+        for n in names {
+            if let Some((Some(p), _)) = token::split_qname(n) {
+                if p != "xmlns" && !bound(p) {
+                    let at = tok_start + (n.as_ptr() as usize - tag.as_ptr() as usize);
+                    return Err(self.err(Cond::NotWellFormed, "unbound namespace prefix", at));
+                }
+            }
+        }
+        for d in new_decls {
+            // Capacity checked when the declarations were collected.
+            let _ = self.decls.push(d);
+        }
+        self.pos = tok_end;
+        self.scan = tok_end;
+        if st.empty {
+            self.pop_decls(depth);
+            if depth == 1 {
+                return Ok(self.complete_unit(tok_end));
+            }
+            return Ok(Step::Continue);
+        }
+        let name_at = (tok_start + 1 - self.unit) as u32;
+        // Capacity: depth <= max_depth <= MAX_DEPTH.
+        let _ = self.open.push(name_at);
+        self.depth = depth;
+        Ok(Step::Continue)
+    }
+
+    fn pop_decls(&mut self, depth: usize) {
+        while self.decls.last().is_some_and(|d| d.depth as usize >= depth) {
+            self.decls.pop();
+        }
+    }
+
+    fn complete_unit(&mut self, to: usize) -> Step {
+        let from = self.unit;
+        self.release = Some(to);
+        self.open.clear();
+        self.decls.clear();
+        Step::Found(Found::Element { from, to })
+    }
+
+    fn end_tag(&mut self) -> Result<Step, XmlError> {
+        let from = self.scan.max(self.pos + 2);
+        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.end]) else {
+            self.scan = self.end;
+            return Ok(Step::More);
+        };
+        let tok_start = self.pos;
+        let tok_end = from + k + 1;
+        let tag = token::check_chars(&self.buf[tok_start..tok_end])
+            .map_err(|e| self.tok_err(e, tok_start))?;
+        let name = token::complete(tag, token::end_tag).map_err(|e| self.tok_err(e, tok_start))?;
+        if self.phase != Phase::Stream {
+            return Err(self.err(Cond::NotWellFormed, "end tag outside the stream", tok_start));
+        }
+        if self.depth == 0 {
+            // RFC 6120 §4.4: the end of the stream root closes the stream.
+            return match token::split_qname(name) {
+                Some((Some(p), "stream")) if p == self.scope.stream_prefix.as_str() => {
+                    self.pos = tok_end;
+                    self.scan = tok_end;
+                    self.start = tok_end;
+                    self.phase = Phase::Closed;
+                    Ok(Step::Found(Found::Close))
+                }
+                _ => Err(self.err(
+                    Cond::NotWellFormed,
+                    "end tag does not match the stream root",
+                    tok_start,
+                )),
+            };
+        }
+        let open_at = self.unit + self.open.last().copied().unwrap_or(0) as usize;
+        let open_name = self.buf.get(open_at..open_at + name.len());
+        let after = self.buf.get(open_at + name.len()).copied().unwrap_or(b'>');
+        // XML 1.0 §3, WFC: Element Type Match.
+        if open_name != Some(name.as_bytes())
+            || !(is_xml_space(after) || after == b'/' || after == b'>')
+        {
+            return Err(self.err(
+                Cond::NotWellFormed,
+                "end tag does not match the start tag",
+                tok_start,
+            ));
+        }
+        self.open.pop();
+        self.pop_decls(self.depth);
+        self.depth -= 1;
+        self.pos = tok_end;
+        self.scan = tok_end;
+        if tok_end - self.unit > self.limits.max_stanza_bytes {
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "element larger than the stanza size limit",
+                self.unit,
+            ));
+        }
+        if self.depth == 0 {
+            return Ok(self.complete_unit(tok_end));
+        }
+        Ok(Step::Continue)
+    }
+
+    /// `<?`: the XML declaration at the start of a stream, or a processing
+    /// instruction, which RFC 6120 §11.1 forbids.
+    fn question_mark(&mut self) -> Result<Step, XmlError> {
+        let tok_start = self.pos;
+        if self.phase != (Phase::Prolog { fresh: true }) {
+            return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
+        }
+        let avail = &self.buf[tok_start..self.end];
+        if avail.len() < 6 {
+            return if b"<?xml ".starts_with(avail) || b"<?xml\t".starts_with(avail) {
+                Ok(Step::More)
+            } else {
+                Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start))
+            };
+        }
+        if !(avail.starts_with(b"<?xml") && is_xml_space(avail[5])) {
+            return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
+        }
+        let from = self.scan.max(tok_start + 2);
+        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.end]) else {
+            self.scan = self.end;
+            return Ok(Step::More);
+        };
+        let tok_end = from + k + 1;
+        if tok_end - tok_start > self.limits.max_stanza_bytes {
+            return Err(self.err(Cond::PolicyViolation, "XML declaration too long", tok_start));
+        }
+        let decl = token::check_chars(&self.buf[tok_start..tok_end])
+            .map_err(|e| self.tok_err(e, tok_start))?;
+        token::complete(decl, token::xml_decl).map_err(|e| self.tok_err(e, tok_start))?;
+        self.phase = Phase::Prolog { fresh: false };
+        self.pos = tok_end;
+        self.scan = tok_end;
+        self.start = tok_end;
+        Ok(Step::Continue)
+    }
+
+    /// `<!`: CDATA inside a stanza; comments and DTD declarations are
+    /// refused (RFC 6120 §11.1).
+    fn bang(&mut self) -> Result<Step, XmlError> {
+        let tok_start = self.pos;
+        let avail = &self.buf[tok_start..self.end];
+        const CDATA: &[u8] = b"<![CDATA[";
+        const COMMENT: &[u8] = b"<!--";
+        if avail.starts_with(COMMENT) {
+            return Err(self.err(Cond::RestrictedXml, "comment", tok_start));
+        }
+        if avail.get(2).is_some_and(|b| b.is_ascii_alphabetic()) {
+            return Err(self.err(
+                Cond::RestrictedXml,
+                "document type or entity declaration",
+                tok_start,
+            ));
+        }
+        if avail.len() < CDATA.len() && (CDATA.starts_with(avail) || COMMENT.starts_with(avail)) {
+            return Ok(Step::More);
+        }
+        if !avail.starts_with(CDATA) {
+            return Err(self.err(
+                Cond::NotWellFormed,
+                "malformed markup declaration",
+                tok_start,
+            ));
+        }
+        if self.depth == 0 {
+            return Err(match self.phase {
+                Phase::Stream => {
+                    self.err(Cond::BadFormat, "character data at stream level", tok_start)
+                }
+                _ => self.err(
+                    Cond::NotWellFormed,
+                    "CDATA section outside an element",
+                    tok_start,
+                ),
+            });
+        }
+        // XML 1.0 §2.7: the section ends at the first "]]>".
+        let body = tok_start + CDATA.len();
+        let mut from = self.scan.max(body);
+        let close = loop {
+            match memchr::memchr(b'>', &self.buf[from..self.end]) {
+                None => {
+                    self.scan = self.end;
+                    return Ok(Step::More);
+                }
+                Some(k) => {
+                    let gt = from + k;
+                    if gt >= body + 2 && &self.buf[gt - 2..gt] == b"]]" {
+                        break gt - 2;
+                    }
+                    from = gt + 1;
+                }
+            }
+        };
+        token::check_chars(&self.buf[body..close]).map_err(|e| self.tok_err(e, body))?;
+        self.pos = close + 3;
+        self.scan = self.pos;
+        Ok(Step::Continue)
+    }
+}
+
+/// What one tokenizing step achieved.
+enum Step {
+    /// The token is incomplete.
+    More,
+    /// A token was consumed; go on.
+    Continue,
+    /// An event is ready.
+    Found(Found),
+}
+
+impl core::fmt::Debug for StreamParser<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StreamParser")
+            .field("phase", &self.phase)
+            .field("depth", &self.depth)
+            .field("buffered", &(self.end - self.start))
+            .field("capacity", &self.buf.len())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
