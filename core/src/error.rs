@@ -163,8 +163,7 @@ impl fmt::Display for XmlError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for XmlError {}
+impl core::error::Error for XmlError {}
 
 /// A caller-provided output buffer was too small; the output is not usable.
 ///
@@ -183,5 +182,4 @@ impl fmt::Display for BufferTooSmall {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for BufferTooSmall {}
+impl core::error::Error for BufferTooSmall {}

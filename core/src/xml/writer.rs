@@ -96,8 +96,7 @@ impl From<BufferTooSmall> for WriteError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for WriteError {}
+impl core::error::Error for WriteError {}
 
 /// A streaming XML writer over a caller buffer.
 ///
