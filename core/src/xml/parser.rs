@@ -8,7 +8,7 @@
 
 use crate::error::{StreamErrorCondition as Cond, XmlError};
 use crate::xml::chars::is_xml_space;
-use crate::xml::token::{self, Attrs, TokErr};
+use crate::xml::token::{self, TokErr};
 use crate::xml::view::{Element, StreamHeader};
 use crate::xml::{NS_STREAM, NS_XML};
 use heapless::{String, Vec};
@@ -104,16 +104,16 @@ impl StreamScope {
     }
 
     /// The namespace bound to `prefix` at stream level.
-    pub(crate) fn lookup(&self, prefix: &str) -> Option<&str> {
-        if prefix == "xml" {
+    pub(crate) fn lookup(&self, prefix: &[u8]) -> Option<&str> {
+        if prefix == b"xml" {
             return Some(NS_XML);
         }
-        if prefix == self.stream_prefix.as_str() {
+        if prefix == self.stream_prefix.as_bytes() {
             return Some(NS_STREAM);
         }
         self.decls
             .iter()
-            .find(|(p, _)| p.as_str() == prefix)
+            .find(|(p, _)| p.as_bytes() == prefix)
             .map(|(_, ns)| ns.as_str())
     }
 }
@@ -533,9 +533,9 @@ impl<'b> StreamParser<'b> {
             Some(i) => {
                 let lt = from + i;
                 let start = self.pos;
-                let s =
-                    token::check_chars(&self.buf[start..lt]).map_err(|e| self.tok_err(e, start))?;
-                token::check_char_data(s).map_err(|e| self.tok_err(e, start))?;
+                let text = &self.buf[start..lt];
+                token::check_chars(text).map_err(|e| self.tok_err(e, start))?;
+                token::check_char_data(text).map_err(|e| self.tok_err(e, start))?;
                 self.pos = lt;
                 self.scan = lt;
                 Ok(true)
@@ -597,153 +597,121 @@ impl<'b> StreamParser<'b> {
         }
     }
 
-    /// Checks a start tag's attributes: values, duplicates, counts, and
-    /// namespace declarations. Calls `on_decl(prefix, value, offset)` for
-    /// each `xmlns`/`xmlns:p` and returns the attribute names for the
-    /// prefix check.
+    /// Checks a start tag's attributes: syntax, values, duplicates, count
+    /// and namespace declarations. Calls `on_decl(prefix, value, at)` for
+    /// each `xmlns` / `xmlns:p` and returns the attribute names. Offsets are
+    /// relative to `attrs`.
     fn check_attributes<'t>(
         &self,
-        tok_start: usize,
-        tag: &'t str,
-        attrs: &'t str,
-        mut on_decl: impl FnMut(Option<&'t str>, &'t str, usize) -> Result<(), XmlError>,
-    ) -> Result<Vec<&'t str, MAX_ATTRIBUTES>, XmlError> {
-        let mut names: Vec<&'t str, MAX_ATTRIBUTES> = Vec::new();
-        for a in Attrs::new(attrs) {
-            let at = tok_start + (a.name.as_ptr() as usize - tag.as_ptr() as usize);
-            if names.len() >= self.limits.max_attributes {
-                return Err(self.err(Cond::PolicyViolation, "too many attributes", at));
+        attrs: &'t [u8],
+        mut on_decl: impl FnMut(Option<&'t [u8]>, &'t [u8], usize) -> Result<(), TokErr>,
+    ) -> Result<Vec<&'t [u8], MAX_ATTRIBUTES>, TokErr> {
+        let mut names: Vec<&'t [u8], MAX_ATTRIBUTES> = Vec::new();
+        let max = self.limits.max_attributes;
+        token::check_attributes(attrs, |a| {
+            let at = token::offset_in(attrs, a.name);
+            if names.len() >= max {
+                return Err(TokErr::new(Cond::PolicyViolation, "too many attributes", at));
             }
             if names.contains(&a.name) {
                 // XML 1.0 §3.1, WFC: Unique Att Spec.
-                return Err(self.err(Cond::NotWellFormed, "duplicate attribute", at));
+                return Err(TokErr::new(Cond::NotWellFormed, "duplicate attribute", at));
             }
-            let vat = tok_start + (a.value.as_ptr() as usize - tag.as_ptr() as usize);
-            token::check_att_value(a.value).map_err(|e| self.tok_err(e, vat))?;
-            if a.name == "xmlns" {
+            let vat = token::offset_in(attrs, a.value);
+            token::check_att_value(a.value).map_err(|e| TokErr { at: vat + e.at, ..e })?;
+            if token::split_qname(a.name).is_none() {
+                return Err(TokErr::new(Cond::NotWellFormed, "malformed qualified name", at));
+            }
+            if a.name == b"xmlns" {
                 on_decl(None, a.value, at)?;
-            } else if let Some(p) = a.name.strip_prefix("xmlns:") {
+            } else if let Some(p) = a.name.strip_prefix(b"xmlns:") {
                 // Namespaces in XML §3: prefixed declarations may not be
                 // empty, and the reserved prefixes keep their bindings.
-                if a.value.is_empty() || p == "xmlns" || (p == "xml") != (a.value == NS_XML) {
-                    return Err(self.err(Cond::NotWellFormed, "illegal namespace declaration", at));
+                if a.value.is_empty() || p == b"xmlns" || (p == b"xml") != (a.value == NS_XML.as_bytes()) {
+                    return Err(TokErr::new(Cond::NotWellFormed, "illegal namespace declaration", at));
                 }
                 on_decl(Some(p), a.value, at)?;
             }
-            if token::split_qname(a.name).is_none() {
-                return Err(self.err(Cond::NotWellFormed, "malformed qualified name", at));
-            }
-            // Cannot fail: the length was checked above.
+            // Cannot fail: the count was checked above.
             let _ = names.push(a.name);
-        }
+            Ok(())
+        })?;
         Ok(names)
     }
 
+    /// Checks the characters and splits a start tag; `base` is where its
+    /// attributes text starts in the buffer.
+    fn split_start_tag(&self, from: usize, to: usize) -> Result<(token::StartTag<'_>, usize), XmlError> {
+        let bytes = &self.buf[from..to];
+        token::check_chars(bytes).map_err(|e| self.tok_err(e, from))?;
+        let st = token::complete(bytes, token::start_tag).map_err(|e| self.tok_err(e, from))?;
+        let base = from + token::offset_in(bytes, st.attrs);
+        Ok((st, base))
+    }
+
     fn stream_header(&mut self, tok_start: usize, tok_end: usize) -> Result<Step, XmlError> {
-        let bytes = &self.buf[tok_start..tok_end];
-        let tag = token::check_chars(bytes).map_err(|e| self.tok_err(e, tok_start))?;
-        let st = token::complete(tag, token::start_tag).map_err(|e| self.tok_err(e, tok_start))?;
+        let (st, base) = self.split_start_tag(tok_start, tok_end)?;
         let mut scope = StreamScope::new();
-        let mut default_ns: Option<&str> = None;
-        let mut stream_ns: Option<(&str, &str)> = None;
-        let names = self.check_attributes(tok_start, tag, st.attrs, |prefix, value, at| {
-            if value.contains('&') {
-                return Err(self.err(
-                    Cond::InvalidNamespace,
-                    "namespace name with a reference",
-                    at,
-                ));
-            }
-            match prefix {
-                None => default_ns = Some(value),
-                Some(p) if value == NS_STREAM => stream_ns = Some((p, value)),
-                Some(p) => {
-                    let p = String::try_from(p).ok();
-                    let v = String::try_from(value).ok();
-                    let pushed = match (p, v) {
-                        (Some(p), Some(v)) => scope.decls.push((p, v)).is_ok(),
-                        _ => false,
-                    };
-                    if !pushed {
-                        return Err(self.err(
-                            Cond::PolicyViolation,
-                            "too many stream-level declarations",
-                            at,
-                        ));
+        let mut default_ns: Option<&[u8]> = None;
+        let mut stream_prefix: Option<&[u8]> = None;
+        let names = self
+            .check_attributes(st.attrs, |prefix, value, at| {
+                if value.contains(&b'&') {
+                    return Err(TokErr::new(Cond::InvalidNamespace, "namespace name with a reference", at));
+                }
+                match prefix {
+                    None => default_ns = Some(value),
+                    Some(p) if value == NS_STREAM.as_bytes() => stream_prefix = Some(p),
+                    Some(p) => {
+                        let p = core::str::from_utf8(p).ok().and_then(|p| String::try_from(p).ok());
+                        let v = core::str::from_utf8(value).ok().and_then(|v| String::try_from(v).ok());
+                        let pushed = match (p, v) {
+                            (Some(p), Some(v)) => scope.decls.push((p, v)).is_ok(),
+                            _ => false,
+                        };
+                        if !pushed {
+                            return Err(TokErr::new(Cond::PolicyViolation, "too many stream-level declarations", at));
+                        }
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })
+            .map_err(|e| self.tok_err(e, base))?;
+        let name_at = tok_start + 1;
         let Some((prefix, local)) = token::split_qname(st.name) else {
-            return Err(self.err(
-                Cond::NotWellFormed,
-                "malformed qualified name",
-                tok_start + 1,
-            ));
+            return Err(self.err(Cond::NotWellFormed, "malformed qualified name", name_at));
         };
         // RFC 6120 §4.8.1 / §4.8.5: the stream element is qualified by
         // the stream namespace through a prefix.
         let Some(prefix) = prefix else {
-            return Err(self.err(
-                Cond::BadNamespacePrefix,
-                "stream element without a prefix",
-                tok_start + 1,
-            ));
+            return Err(self.err(Cond::BadNamespacePrefix, "stream element without a prefix", name_at));
         };
-        match stream_ns {
-            Some((p, _)) if p == prefix => {}
-            _ if scope.decls.iter().any(|(p, _)| p.as_str() == prefix) => {
-                return Err(self.err(
-                    Cond::InvalidNamespace,
-                    "stream element not in the stream namespace",
-                    tok_start,
-                ));
-            }
-            _ => {
-                return Err(self.err(
-                    Cond::BadNamespacePrefix,
-                    "stream prefix not bound",
-                    tok_start + 1,
-                ))
-            }
+        if stream_prefix != Some(prefix) {
+            let bound_elsewhere = scope.decls.iter().any(|(p, _)| p.as_bytes() == prefix);
+            return Err(if bound_elsewhere {
+                self.err(Cond::InvalidNamespace, "stream element not in the stream namespace", name_at)
+            } else {
+                self.err(Cond::BadNamespacePrefix, "stream prefix not bound", name_at)
+            });
         }
-        if local != "stream" {
-            return Err(self.err(
-                Cond::BadFormat,
-                "the root element is not <stream>",
-                tok_start + 1,
-            ));
+        if local != b"stream" {
+            return Err(self.err(Cond::BadFormat, "the root element is not <stream>", name_at));
         }
         // RFC 6120 §4.8.2: the default namespace is the content namespace.
-        scope.default_ns = match default_ns.and_then(ContentNamespace::from_name) {
+        let content = default_ns.and_then(|ns| core::str::from_utf8(ns).ok()).and_then(ContentNamespace::from_name);
+        scope.default_ns = match content {
             Some(ns) => ns,
-            None => {
-                return Err(self.err(
-                    Cond::InvalidNamespace,
-                    "unsupported content namespace",
-                    tok_start,
-                ))
-            }
+            None => return Err(self.err(Cond::InvalidNamespace, "unsupported content namespace", tok_start)),
         };
-        scope.stream_prefix = match String::try_from(prefix) {
-            Ok(p) => p,
-            Err(_) => {
-                return Err(self.err(
-                    Cond::PolicyViolation,
-                    "stream prefix too long",
-                    tok_start + 1,
-                ))
-            }
+        scope.stream_prefix = match core::str::from_utf8(prefix).ok().and_then(|p| String::try_from(p).ok()) {
+            Some(p) => p,
+            None => return Err(self.err(Cond::PolicyViolation, "stream prefix too long", name_at)),
         };
         for n in names {
-            if let (Some(p), _) = token::split_qname(n).unwrap_or((None, "")) {
-                if p != "xmlns" && scope.lookup(p).is_none() {
-                    return Err(self.err(
-                        Cond::NotWellFormed,
-                        "unbound namespace prefix",
-                        tok_start,
-                    ));
+            if let Some((Some(p), _)) = token::split_qname(n) {
+                if p != b"xmlns" && scope.lookup(p).is_none() {
+                    let at = base + token::offset_in(st.attrs, n);
+                    return Err(self.err(Cond::NotWellFormed, "unbound namespace prefix", at));
                 }
             }
         }
@@ -754,96 +722,69 @@ impl<'b> StreamParser<'b> {
         self.pos = tok_end;
         self.scan = tok_end;
         self.release = Some(tok_end);
-        Ok(Step::Found(Found::Header {
-            from: tok_start,
-            to: tok_end,
-        }))
+        Ok(Step::Found(Found::Header { from: tok_start, to: tok_end }))
     }
 
     fn stanza_start_tag(&mut self, tok_start: usize, tok_end: usize) -> Result<Step, XmlError> {
         let depth = self.depth + 1;
         if depth > self.limits.max_depth {
-            return Err(self.err(
-                Cond::PolicyViolation,
-                "elements nested too deeply",
-                tok_start,
-            ));
+            return Err(self.err(Cond::PolicyViolation, "elements nested too deeply", tok_start));
         }
-        let bytes = &self.buf[tok_start..tok_end];
-        let tag = token::check_chars(bytes).map_err(|e| self.tok_err(e, tok_start))?;
-        let st = token::complete(tag, token::start_tag).map_err(|e| self.tok_err(e, tok_start))?;
+        let (st, base) = self.split_start_tag(tok_start, tok_end)?;
         let unit = self.unit;
+        let in_scope = self.decls.len();
         let mut new_decls: Vec<PrefixDecl, MAX_PREFIX_DECLS> = Vec::new();
-        let names = self.check_attributes(tok_start, tag, st.attrs, |prefix, value, at| {
-            if value.contains('&') {
-                return Err(self.err(
-                    Cond::InvalidNamespace,
-                    "namespace name with a reference",
-                    at,
-                ));
-            }
-            if let Some(p) = prefix {
-                let p_at = at + "xmlns:".len() - unit;
-                let d = PrefixDecl {
-                    at: p_at as u32,
-                    len: p.len() as u16,
-                    depth: depth as u8,
-                };
-                if p.len() > u16::MAX as usize
-                    || self.decls.len() + new_decls.len() >= MAX_PREFIX_DECLS
-                    || new_decls.push(d).is_err()
-                {
-                    return Err(self.err(
-                        Cond::PolicyViolation,
-                        "too many namespace declarations",
-                        at,
-                    ));
+        let names = self
+            .check_attributes(st.attrs, |prefix, value, at| {
+                if value.contains(&b'&') {
+                    return Err(TokErr::new(Cond::InvalidNamespace, "namespace name with a reference", at));
                 }
-            }
-            Ok(())
-        })?;
+                if let Some(p) = prefix {
+                    let p_at = base + at + "xmlns:".len() - unit;
+                    let d = PrefixDecl { at: p_at as u32, len: p.len() as u16, depth: depth as u8 };
+                    if p.len() > u16::MAX as usize || in_scope + new_decls.len() >= MAX_PREFIX_DECLS || new_decls.push(d).is_err() {
+                        return Err(TokErr::new(Cond::PolicyViolation, "too many namespace declarations", at));
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| self.tok_err(e, base))?;
         let unit_bytes = &self.buf[unit..];
-        let bound = |p: &str| {
-            p == "xml"
-                || self.decls.iter().chain(new_decls.iter()).any(|d| {
-                    unit_bytes.get(d.at as usize..d.at as usize + d.len as usize)
-                        == Some(p.as_bytes())
-                })
+        let bound = |p: &[u8]| {
+            p == b"xml"
+                || self
+                    .decls
+                    .iter()
+                    .chain(new_decls.iter())
+                    .any(|d| unit_bytes.get(d.at as usize..d.at as usize + d.len as usize) == Some(p))
                 || self.scope.lookup(p).is_some()
         };
         let Some((prefix, _)) = token::split_qname(st.name) else {
-            return Err(self.err(
-                Cond::NotWellFormed,
-                "malformed qualified name",
-                tok_start + 1,
-            ));
+            return Err(self.err(Cond::NotWellFormed, "malformed qualified name", tok_start + 1));
         };
         if let Some(p) = prefix {
             // Namespaces in XML §3: "Element names MUST NOT have the prefix
             // xmlns"; §5: every other prefix must be declared.
-            if p == "xmlns" || !bound(p) {
-                return Err(self.err(
-                    Cond::NotWellFormed,
-                    "unbound namespace prefix",
-                    tok_start + 1,
-                ));
+            if p == b"xmlns" || !bound(p) {
+                return Err(self.err(Cond::NotWellFormed, "unbound namespace prefix", tok_start + 1));
             }
         }
         for n in names {
             if let Some((Some(p), _)) = token::split_qname(n) {
-                if p != "xmlns" && !bound(p) {
-                    let at = tok_start + (n.as_ptr() as usize - tag.as_ptr() as usize);
+                if p != b"xmlns" && !bound(p) {
+                    let at = base + token::offset_in(st.attrs, n);
                     return Err(self.err(Cond::NotWellFormed, "unbound namespace prefix", at));
                 }
             }
         }
+        let empty = st.empty;
         for d in new_decls {
             // Capacity checked when the declarations were collected.
             let _ = self.decls.push(d);
         }
         self.pos = tok_end;
         self.scan = tok_end;
-        if st.empty {
+        if empty {
             self.pop_decls(depth);
             if depth == 1 {
                 return Ok(self.complete_unit(tok_end));
@@ -879,8 +820,8 @@ impl<'b> StreamParser<'b> {
         };
         let tok_start = self.pos;
         let tok_end = from + k + 1;
-        let tag = token::check_chars(&self.buf[tok_start..tok_end])
-            .map_err(|e| self.tok_err(e, tok_start))?;
+        let tag = &self.buf[tok_start..tok_end];
+        token::check_chars(tag).map_err(|e| self.tok_err(e, tok_start))?;
         let name = token::complete(tag, token::end_tag).map_err(|e| self.tok_err(e, tok_start))?;
         if self.phase != Phase::Stream {
             return Err(self.err(Cond::NotWellFormed, "end tag outside the stream", tok_start));
@@ -888,7 +829,7 @@ impl<'b> StreamParser<'b> {
         if self.depth == 0 {
             // RFC 6120 §4.4: the end of the stream root closes the stream.
             return match token::split_qname(name) {
-                Some((Some(p), "stream")) if p == self.scope.stream_prefix.as_str() => {
+                Some((Some(p), b"stream")) if p == self.scope.stream_prefix.as_bytes() => {
                     self.pos = tok_end;
                     self.scan = tok_end;
                     self.start = tok_end;
@@ -906,7 +847,7 @@ impl<'b> StreamParser<'b> {
         let open_name = self.buf.get(open_at..open_at + name.len());
         let after = self.buf.get(open_at + name.len()).copied().unwrap_or(b'>');
         // XML 1.0 §3, WFC: Element Type Match.
-        if open_name != Some(name.as_bytes())
+        if open_name != Some(name)
             || !(is_xml_space(after) || after == b'/' || after == b'>')
         {
             return Err(self.err(
@@ -960,8 +901,8 @@ impl<'b> StreamParser<'b> {
         if tok_end - tok_start > self.limits.max_stanza_bytes {
             return Err(self.err(Cond::PolicyViolation, "XML declaration too long", tok_start));
         }
-        let decl = token::check_chars(&self.buf[tok_start..tok_end])
-            .map_err(|e| self.tok_err(e, tok_start))?;
+        let decl = &self.buf[tok_start..tok_end];
+        token::check_chars(decl).map_err(|e| self.tok_err(e, tok_start))?;
         token::complete(decl, token::xml_decl).map_err(|e| self.tok_err(e, tok_start))?;
         self.phase = Phase::Prolog { fresh: false };
         self.pos = tok_end;

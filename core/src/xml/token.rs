@@ -3,14 +3,15 @@
 //!
 //! The stream parser finds where a token ends (a cheap byte search); the
 //! functions here then check the whole token once: UTF-8, the characters
-//! XML 1.0 §2.2 allows, names, attributes and references. The same grammar
-//! serves the element views, which re-read tokens that were already checked
-//! and so can treat any failure as "nothing there" instead of panicking.
+//! XML 1.0 §2.2 allows, names, attributes and references. The grammar works
+//! on bytes, so the hot path never converts to `str`; the element views
+//! re-read tokens that were already checked and treat any failure as
+//! "nothing there" instead of panicking.
 
 use crate::error::StreamErrorCondition as Cond;
 use crate::xml::chars::{is_name_char, is_name_start_char, is_xml_char, is_xml_space};
-use nom::bytes::complete::{tag, take_till, take_while, take_while1};
-use nom::character::complete::{char as ch, one_of};
+use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::character::complete::char as ch;
 use nom::combinator::opt;
 use nom::error::{ErrorKind, ParseError};
 use nom::sequence::{delimited, preceded};
@@ -34,45 +35,48 @@ impl TokErr {
 /// nom's error type for this grammar: where it failed and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PErr<'a> {
-    pub rest: &'a str,
+    pub rest: &'a [u8],
     pub cond: Cond,
     pub reason: &'static str,
 }
 
-impl<'a> ParseError<&'a str> for PErr<'a> {
-    fn from_error_kind(rest: &'a str, _kind: ErrorKind) -> Self {
-        PErr {
-            rest,
-            cond: Cond::NotWellFormed,
-            reason: "malformed markup",
-        }
+impl<'a> ParseError<&'a [u8]> for PErr<'a> {
+    fn from_error_kind(rest: &'a [u8], _kind: ErrorKind) -> Self {
+        PErr { rest, cond: Cond::NotWellFormed, reason: "malformed markup" }
     }
-    fn append(_: &'a str, _: ErrorKind, other: Self) -> Self {
+    fn append(_: &'a [u8], _: ErrorKind, other: Self) -> Self {
         other
     }
 }
 
-type PResult<'a, T> = IResult<&'a str, T, PErr<'a>>;
+pub(crate) type PResult<'a, T> = IResult<&'a [u8], T, PErr<'a>>;
 
-fn fail<'a, T>(rest: &'a str, cond: Cond, reason: &'static str) -> PResult<'a, T> {
+fn fail<'a, T>(rest: &'a [u8], cond: Cond, reason: &'static str) -> PResult<'a, T> {
     Err(nom::Err::Failure(PErr { rest, cond, reason }))
 }
 
-/// Offset of `rest` inside `whole` (both slices of the same token).
-fn offset_in(whole: &str, rest: &str) -> usize {
-    (rest.as_ptr() as usize)
-        .saturating_sub(whole.as_ptr() as usize)
-        .min(whole.len())
+/// A recoverable mismatch: the caller may try something else here.
+fn mismatch<'a, T>(rest: &'a [u8], reason: &'static str) -> PResult<'a, T> {
+    Err(nom::Err::Error(PErr { rest, cond: Cond::NotWellFormed, reason }))
 }
 
-fn to_tok_err(whole: &str, e: nom::Err<PErr<'_>>) -> TokErr {
+/// Turns a recoverable mismatch into a definite failure with `reason`.
+fn must<'a, T>(r: PResult<'a, T>, at: &'a [u8], reason: &'static str) -> PResult<'a, T> {
+    r.or_else(|e| match e {
+        nom::Err::Error(_) => fail(at, Cond::NotWellFormed, reason),
+        other => Err(other),
+    })
+}
+
+/// Offset of `rest` inside `whole` (both slices of the same token).
+pub(crate) fn offset_in(whole: &[u8], rest: &[u8]) -> usize {
+    (rest.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize).min(whole.len())
+}
+
+fn to_tok_err(whole: &[u8], e: nom::Err<PErr<'_>>) -> TokErr {
     match e {
-        nom::Err::Error(p) | nom::Err::Failure(p) => {
-            TokErr::new(p.cond, p.reason, offset_in(whole, p.rest))
-        }
-        nom::Err::Incomplete(_) => {
-            TokErr::new(Cond::NotWellFormed, "truncated markup", whole.len())
-        }
+        nom::Err::Error(p) | nom::Err::Failure(p) => TokErr::new(p.cond, p.reason, offset_in(whole, p.rest)),
+        nom::Err::Incomplete(_) => TokErr::new(Cond::NotWellFormed, "truncated markup", whole.len()),
     }
 }
 
@@ -82,64 +86,71 @@ fn to_tok_err(whole: &str, e: nom::Err<PErr<'_>>) -> TokErr {
 const HI: u64 = 0x8080_8080_8080_8080;
 const LO: u64 = 0x0101_0101_0101_0101;
 
-/// UTF-8 and XML 1.0 §2.2 `Char` check of a whole token.
+/// UTF-8 and XML 1.0 §2.2 `Char` check of a whole token, in one pass.
 ///
 /// Broken UTF-8 is `unsupported-encoding` (RFC 6120 §4.9.3.22: "has
 /// otherwise improperly encoded the stream (e.g., by violating the rules of
 /// the UTF-8 encoding)"); a code point outside `Char` is `not-well-formed`
 /// (XML 1.0 §2.2 is a well-formedness rule).
-pub(crate) fn check_chars(b: &[u8]) -> Result<&str, TokErr> {
-    let s = match core::str::from_utf8(b) {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(TokErr::new(
-                Cond::UnsupportedEncoding,
-                "invalid UTF-8",
-                e.valid_up_to(),
-            ))
-        }
-    };
-    // Fast path: eight bytes at a time while none is a control byte
-    // (< 0x20) or the lead byte 0xEF of U+FFFE/U+FFFF.
+pub(crate) fn check_chars(b: &[u8]) -> Result<(), TokErr> {
+    let bad_utf8 = |i| Err(TokErr::new(Cond::UnsupportedEncoding, "invalid UTF-8", i));
+    let not_char = |i| Err(TokErr::new(Cond::NotWellFormed, "character not allowed in XML", i));
     let mut i = 0;
-    let bytes = s.as_bytes();
-    while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
+    while i < b.len() {
+        // Fast path: eight printable ASCII bytes at a time. The lowest
+        // flagged byte of the word is exact (borrows only run upwards).
+        if let Some(chunk) = b.get(i..i + 8) {
             let mut w = [0u8; 8];
             w.copy_from_slice(chunk);
             let w = u64::from_le_bytes(w);
-            let ctrl = w.wrapping_sub(LO * 0x20) & !w & HI;
-            let x = w ^ (LO * 0xEF);
-            let ef = x.wrapping_sub(LO) & !x & HI;
-            if ctrl | ef == 0 {
+            let flagged = (w | w.wrapping_sub(LO * 0x20) & !w) & HI;
+            if flagged == 0 {
                 i += 8;
                 continue;
             }
+            i += (flagged.trailing_zeros() / 8) as usize;
         }
-        let end = (i + 8).min(bytes.len());
-        while i < end {
-            let c = bytes[i];
+        let c = b[i];
+        if c < 0x80 {
             if c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r') {
-                return Err(TokErr::new(
-                    Cond::NotWellFormed,
-                    "character not allowed in XML",
-                    i,
-                ));
-            }
-            if c == 0xEF
-                && bytes.get(i + 1) == Some(&0xBF)
-                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
-            {
-                return Err(TokErr::new(
-                    Cond::NotWellFormed,
-                    "character not allowed in XML",
-                    i,
-                ));
+                return not_char(i);
             }
             i += 1;
+            continue;
         }
+        // RFC 3629 §4: the well-formed UTF-8 byte sequences.
+        let cont = |k: usize, lo: u8, hi: u8| b.get(i + k).is_some_and(|x| (lo..=hi).contains(x));
+        let len = match c {
+            0xC2..=0xDF if cont(1, 0x80, 0xBF) => 2,
+            0xE0 if cont(1, 0xA0, 0xBF) && cont(2, 0x80, 0xBF) => 3,
+            0xED if cont(1, 0x80, 0x9F) && cont(2, 0x80, 0xBF) => 3,
+            0xE1..=0xEC | 0xEE..=0xEF if cont(1, 0x80, 0xBF) && cont(2, 0x80, 0xBF) => {
+                // U+FFFE and U+FFFF are not XML characters.
+                if c == 0xEF && b[i + 1] == 0xBF && b[i + 2] >= 0xBE {
+                    return not_char(i);
+                }
+                3
+            }
+            0xF0 if cont(1, 0x90, 0xBF) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) => 4,
+            0xF1..=0xF3 if cont(1, 0x80, 0xBF) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) => 4,
+            0xF4 if cont(1, 0x80, 0x8F) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) => 4,
+            _ => return bad_utf8(i),
+        };
+        i += len;
     }
-    Ok(s)
+    Ok(())
+}
+
+/// The first character of `b` (known to be UTF-8) and its length.
+fn first_char(b: &[u8]) -> Option<(char, usize)> {
+    let len = match *b.first()? {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    };
+    let c = core::str::from_utf8(b.get(..len)?).ok()?.chars().next()?;
+    Some((c, len))
 }
 
 // ---------------------------------------------------------------------------
@@ -158,252 +169,198 @@ pub(crate) enum Reference {
 ///
 /// RFC 6120 §11.1: only the predefined entities and character references
 /// may appear; any other entity reference is `restricted-xml`.
-pub(crate) fn reference(s: &str) -> PResult<'_, Reference> {
+pub(crate) fn reference(s: &[u8]) -> PResult<'_, Reference> {
     let (rest, _) = ch('&').parse(s)?;
-    if let Some(r) = rest.strip_prefix('#') {
-        let (r, radix) = match r.strip_prefix('x') {
+    if let Some(r) = rest.strip_prefix(b"#") {
+        let (r, radix) = match r.strip_prefix(b"x") {
             Some(h) => (h, 16u32),
             None => (r, 10u32),
         };
-        let digits_len = r
-            .bytes()
-            .take_while(|b| (*b as char).is_digit(radix))
-            .count();
+        let digits_len = r.iter().take_while(|b| (**b as char).is_digit(radix)).count();
         let (digits, rest) = r.split_at(digits_len);
-        let rest = match rest.strip_prefix(';') {
+        let rest = match rest.strip_prefix(b";") {
             Some(rest) if !digits.is_empty() => rest,
             _ => return fail(s, Cond::NotWellFormed, "malformed character reference"),
         };
-        let value = digits.chars().try_fold(0u32, |acc, c| {
-            acc.checked_mul(radix)?.checked_add(c.to_digit(radix)?)
-        });
+        let value = digits
+            .iter()
+            .try_fold(0u32, |acc, c| acc.checked_mul(radix)?.checked_add((*c as char).to_digit(radix)?));
         return match value.and_then(char::from_u32) {
             Some(c) if is_xml_char(c) => Ok((rest, Reference::Char(c))),
-            _ => fail(
-                s,
-                Cond::NotWellFormed,
-                "character reference to a character not allowed in XML",
-            ),
+            _ => fail(s, Cond::NotWellFormed, "character reference to a character not allowed in XML"),
         };
     }
-    let (rest, name) = take_while1(is_name_char)
-        .parse(rest)
-        .or_else(|_: nom::Err<PErr<'_>>| {
-            fail(s, Cond::NotWellFormed, "'&' not starting a reference")
-        })?;
-    let (rest, _) = ch(';').parse(rest).or_else(|_: nom::Err<PErr<'_>>| {
-        fail(s, Cond::NotWellFormed, "unterminated entity reference")
-    })?;
+    let (rest, name) = must(name(rest), s, "'&' not starting a reference")?;
+    let Some(rest) = rest.strip_prefix(b";") else {
+        return fail(s, Cond::NotWellFormed, "unterminated entity reference");
+    };
     let text = match name {
-        "lt" => "<",
-        "gt" => ">",
-        "amp" => "&",
-        "apos" => "'",
-        "quot" => "\"",
-        _ => {
-            return fail(
-                s,
-                Cond::RestrictedXml,
-                "entity reference other than the predefined five",
-            )
-        }
+        b"lt" => "<",
+        b"gt" => ">",
+        b"amp" => "&",
+        b"apos" => "'",
+        b"quot" => "\"",
+        _ => return fail(s, Cond::RestrictedXml, "entity reference other than the predefined five"),
     };
     Ok((rest, Reference::Predefined(text)))
 }
 
-/// Checks character data between markup (already [`check_chars`]-checked):
-/// every `&` starts a valid reference, and `]]>` does not occur (XML 1.0
-/// §2.4).
-pub(crate) fn check_char_data(s: &str) -> Result<(), TokErr> {
-    let b = s.as_bytes();
+/// Checks every reference in `b` (starting the search at each `&`), and,
+/// for character data, that `]]>` does not occur (XML 1.0 §2.4).
+fn check_refs(b: &[u8], char_data: bool) -> Result<(), TokErr> {
     let mut from = 0;
-    while let Some(i) = memchr::memchr2(b'&', b'>', b.get(from..).unwrap_or_default()) {
+    loop {
+        let tail = b.get(from..).unwrap_or_default();
+        let found = if char_data { memchr::memchr2(b'&', b'>', tail) } else { memchr::memchr(b'&', tail) };
+        let Some(i) = found else { return Ok(()) };
         let at = from + i;
         if b[at] == b'&' {
-            let tail = s.get(at..).unwrap_or_default();
-            match reference(tail) {
-                Ok((rest, _)) => from = s.len() - rest.len(),
-                Err(e) => return Err(to_tok_err(s, e)),
+            match reference(b.get(at..).unwrap_or_default()) {
+                Ok((rest, _)) => from = b.len() - rest.len(),
+                Err(e) => return Err(to_tok_err(b, e)),
             }
         } else {
             if at >= 2 && &b[at - 2..at] == b"]]" {
-                return Err(TokErr::new(
-                    Cond::NotWellFormed,
-                    "']]>' in character data",
-                    at - 2,
-                ));
+                return Err(TokErr::new(Cond::NotWellFormed, "']]>' in character data", at - 2));
             }
             from = at + 1;
         }
     }
-    Ok(())
+}
+
+/// Checks character data between markup (already [`check_chars`]-checked).
+pub(crate) fn check_char_data(b: &[u8]) -> Result<(), TokErr> {
+    check_refs(b, true)
+}
+
+/// Checks an attribute value's references.
+pub(crate) fn check_att_value(v: &[u8]) -> Result<(), TokErr> {
+    check_refs(v, false)
 }
 
 // ---------------------------------------------------------------------------
 // Names and tags (XML 1.0 §2.3, §3.1; Namespaces in XML §3-§4)
 
-fn is_space_char(c: char) -> bool {
-    c.is_ascii() && is_xml_space(c as u8)
+fn space0(s: &[u8]) -> PResult<'_, &[u8]> {
+    take_while(is_xml_space).parse(s)
 }
 
-fn space0(s: &str) -> PResult<'_, &str> {
-    take_while(is_space_char).parse(s)
+fn space1(s: &[u8]) -> PResult<'_, &[u8]> {
+    take_while1(is_xml_space).parse(s)
 }
 
-fn space1(s: &str) -> PResult<'_, &str> {
-    take_while1(is_space_char).parse(s)
+fn is_ascii_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':')
 }
 
 /// An XML `Name` (XML 1.0 §2.3; colons are checked by [`split_qname`]):
 /// ASCII name characters take a fast path, others the full rule.
-fn qname(s: &str) -> PResult<'_, &str> {
-    let first = match s.chars().next() {
-        Some(c) if is_name_start_char(c) => c.len_utf8(),
-        _ => {
-            return Err(nom::Err::Error(PErr {
-                rest: s,
-                cond: Cond::NotWellFormed,
-                reason: "expected a name",
-            }))
-        }
+pub(crate) fn name(s: &[u8]) -> PResult<'_, &[u8]> {
+    let first = match first_char(s) {
+        Some((c, n)) if is_name_start_char(c) => n,
+        _ => return mismatch(s, "expected a name"),
     };
-    let tail = s.as_bytes().get(first..).unwrap_or_default();
-    let ascii = tail
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':')));
-    let mut end = first + ascii.unwrap_or(tail.len());
-    // Non-ASCII name characters: continue with the full rule.
-    if s.as_bytes().get(end).is_some_and(|b| *b >= 0x80) {
-        let tail = s.get(end..).unwrap_or_default();
-        let more = tail
-            .char_indices()
-            .find(|&(_, c)| !is_name_char(c))
-            .map_or(tail.len(), |(i, _)| i);
-        end += more;
+    let mut end = first + s.get(first..).unwrap_or_default().iter().take_while(|b| is_ascii_name_byte(**b)).count();
+    while let Some((c, n)) = first_char(s.get(end..).unwrap_or_default()).filter(|(c, _)| !c.is_ascii()) {
+        if !is_name_char(c) {
+            break;
+        }
+        end += n;
+        end += s.get(end..).unwrap_or_default().iter().take_while(|b| is_ascii_name_byte(**b)).count();
     }
-    Ok((
-        s.get(end..).unwrap_or_default(),
-        s.get(..end).unwrap_or_default(),
-    ))
+    Ok((s.get(end..).unwrap_or_default(), s.get(..end).unwrap_or_default()))
 }
 
 /// Splits a qualified name into (prefix, local part), checking Namespaces in
 /// XML §3 (`QName ::= (NCName ':')? NCName`).
-pub(crate) fn split_qname(q: &str) -> Option<(Option<&str>, &str)> {
-    match q.split_once(':') {
-        None => Some((None, q)),
-        Some((p, l)) if !p.is_empty() && !l.is_empty() && !l.contains(':') => {
-            // The local part must be able to start a name.
-            let first = l.chars().next()?;
-            (is_name_start_char(first)).then_some((Some(p), l))
-        }
-        Some(_) => None,
+pub(crate) fn split_qname(q: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let Some(i) = memchr::memchr(b':', q) else {
+        return Some((None, q));
+    };
+    let (p, l) = (&q[..i], &q[i + 1..]);
+    if p.is_empty() || l.is_empty() || l.contains(&b':') {
+        return None;
     }
+    let (c, _) = first_char(l)?;
+    is_name_start_char(c).then_some((Some(p), l))
 }
 
 /// One attribute: name, raw (still escaped) value between the quotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawAttr<'a> {
-    pub name: &'a str,
-    pub value: &'a str,
+    pub name: &'a [u8],
+    pub value: &'a [u8],
 }
 
-fn att_value(s: &str) -> PResult<'_, &str> {
-    let (rest, q) = one_of("'\"").parse(s)?;
-    let (rest, v) = take_till(|c: char| c == q || c == '<').parse(rest)?;
-    match rest.as_bytes().first() {
-        Some(b'<') => fail(rest, Cond::NotWellFormed, "'<' in attribute value"),
-        Some(_) => Ok((rest.get(1..).unwrap_or_default(), v)),
+/// `AttValue` (XML 1.0 §3.1 production 10): a quoted value without `<`.
+fn att_value(s: &[u8]) -> PResult<'_, &[u8]> {
+    let Some(&q) = s.first().filter(|q| matches!(q, b'\'' | b'"')) else {
+        return fail(s, Cond::NotWellFormed, "attribute value not quoted");
+    };
+    let body = &s[1..];
+    match memchr::memchr2(q, b'<', body) {
+        Some(i) if body[i] == q => Ok((&body[i + 1..], &body[..i])),
+        Some(i) => fail(&body[i..], Cond::NotWellFormed, "'<' in attribute value"),
         None => fail(s, Cond::NotWellFormed, "unterminated attribute value"),
     }
 }
 
-/// `S Attribute` (XML 1.0 §3.1 production 41 preceded by its space).
-pub(crate) fn attribute(s: &str) -> PResult<'_, RawAttr<'_>> {
-    let (rest, _) = space1(s)?;
-    let (rest, n) = qname(rest)?;
-    let (rest, _) =
-        delimited(space0, ch('='), space0)
-            .parse(rest)
-            .or_else(|_: nom::Err<PErr<'_>>| {
-                fail(rest, Cond::NotWellFormed, "attribute without '='")
-            })?;
-    let (rest, v) = att_value(rest).map_err(|e| match e {
-        nom::Err::Error(p) => nom::Err::Failure(PErr {
-            reason: "attribute value not quoted",
-            ..p
-        }),
-        other => other,
-    })?;
-    Ok((rest, RawAttr { name: n, value: v }))
+/// The next attribute of an attributes text (`(S Attribute)* S?`), or
+/// `None` at its end.
+pub(crate) fn next_attribute(s: &[u8]) -> PResult<'_, Option<RawAttr<'_>>> {
+    let (rest, sp) = space0(s)?;
+    if rest.is_empty() {
+        return Ok((rest, None));
+    }
+    if sp.is_empty() {
+        return fail(rest, Cond::NotWellFormed, "attributes not separated by white space");
+    }
+    let (rest, n) = must(name(rest), rest, "expected an attribute name")?;
+    let (rest, _) = must(delimited(space0, ch('='), space0).parse(rest), rest, "attribute without '='")?;
+    let (rest, v) = att_value(rest)?;
+    Ok((rest, Some(RawAttr { name: n, value: v })))
 }
 
-/// The checked head of a start tag: its name, the text holding the
-/// attributes, and whether it is an empty-element tag.
+/// The head of a start tag: its name, the text holding the attributes
+/// (walked by [`next_attribute`]), and whether it is an empty-element tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StartTag<'a> {
-    pub name: &'a str,
+    pub name: &'a [u8],
     /// Everything between the name and the closing `>` / `/>`.
-    pub attrs: &'a str,
+    pub attrs: &'a [u8],
     pub empty: bool,
 }
 
-/// Parses a whole start tag `<name attrs... >` or `.../>`: the name and
-/// where the attributes are; [`Attrs`] walks them.
-pub(crate) fn start_tag(s: &str) -> PResult<'_, StartTag<'_>> {
+/// Splits a whole start tag `<name attrs... >` or `.../>` into its name and
+/// attributes text. The attributes are checked by walking them.
+pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
     let (rest, _) = ch('<').parse(s)?;
-    let (rest, n) = qname(rest).or_else(|_: nom::Err<PErr<'_>>| {
-        fail(rest, Cond::NotWellFormed, "expected an element name")
-    })?;
-    let attrs_start = rest;
-    let mut cur = rest;
-    loop {
-        match attribute(cur) {
-            Ok((r, _)) => cur = r,
-            Err(nom::Err::Error(_)) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    let attrs = attrs_start
-        .get(..attrs_start.len() - cur.len())
-        .unwrap_or_default();
-    let (cur, _) = space0(cur)?;
-    let (rest, empty) = match cur.as_bytes() {
-        [b'/', b'>', ..] => (cur.get(2..).unwrap_or_default(), true),
-        [b'>', ..] => (cur.get(1..).unwrap_or_default(), false),
-        _ => return fail(cur, Cond::NotWellFormed, "malformed start tag"),
+    let (rest, n) = must(name(rest), rest, "expected an element name")?;
+    let (attrs, empty) = match rest {
+        [a @ .., b'/', b'>'] => (a, true),
+        [a @ .., b'>'] => (a, false),
+        _ => return fail(rest, Cond::NotWellFormed, "malformed start tag"),
     };
-    Ok((
-        rest,
-        StartTag {
-            name: n,
-            attrs,
-            empty,
-        },
-    ))
+    Ok((&[], StartTag { name: n, attrs, empty }))
 }
 
 /// Parses a whole end tag `</name S?>` and returns the name.
-pub(crate) fn end_tag(s: &str) -> PResult<'_, &str> {
-    let (rest, n) = preceded(tag("</"), qname).parse(s)?;
+pub(crate) fn end_tag(s: &[u8]) -> PResult<'_, &[u8]> {
+    let (rest, n) = preceded(tag(&b"</"[..]), name).parse(s)?;
     let (rest, _) = space0(rest)?;
-    let (rest, _) = ch('>')
-        .parse(rest)
-        .or_else(|_: nom::Err<PErr<'_>>| fail(rest, Cond::NotWellFormed, "malformed end tag"))?;
+    let (rest, _) = must(ch('>').parse(rest), rest, "malformed end tag")?;
     Ok((rest, n))
 }
 
-/// Iterates over the attributes text of a [`StartTag`].
-///
-/// On checked input it yields every attribute; on anything else it stops
-/// (the parser uses [`Attrs::check`] to learn why).
+/// Iterates over the attributes text of a checked [`StartTag`]; stops at
+/// anything unexpected.
 #[derive(Debug, Clone)]
 pub(crate) struct Attrs<'a> {
-    rest: &'a str,
+    rest: &'a [u8],
 }
 
 impl<'a> Attrs<'a> {
-    pub(crate) fn new(attrs: &'a str) -> Self {
+    pub(crate) fn new(attrs: &'a [u8]) -> Self {
         Attrs { rest: attrs }
     }
 }
@@ -411,13 +368,13 @@ impl<'a> Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = RawAttr<'a>;
     fn next(&mut self) -> Option<RawAttr<'a>> {
-        match attribute(self.rest) {
+        match next_attribute(self.rest) {
             Ok((rest, a)) => {
                 self.rest = rest;
-                Some(a)
+                a
             }
             Err(_) => {
-                self.rest = "";
+                self.rest = &[];
                 None
             }
         }
@@ -429,79 +386,54 @@ impl<'a> Iterator for Attrs<'a> {
 /// start of a stream.
 ///
 /// An encoding other than UTF-8 is `unsupported-encoding` (RFC 6120 §11.6).
-pub(crate) fn xml_decl(s: &str) -> PResult<'_, ()> {
-    let (rest, _) = tag("<?xml").parse(s)?;
-    let (rest, _) =
-        preceded(space1, tag("version"))
-            .parse(rest)
-            .or_else(|_: nom::Err<PErr<'_>>| {
-                fail(rest, Cond::NotWellFormed, "XML declaration without version")
-            })?;
-    let (rest, _) = delimited(space0, ch('='), space0).parse(rest)?;
+pub(crate) fn xml_decl(s: &[u8]) -> PResult<'_, ()> {
+    let eq = || delimited(space0, ch('='), space0);
+    let (rest, _) = tag(&b"<?xml"[..]).parse(s)?;
+    let (rest, _) = must(preceded(space1, tag(&b"version"[..])).parse(rest), rest, "XML declaration without version")?;
+    let (rest, _) = eq().parse(rest)?;
     let (rest, v) = att_value(rest)?;
-    if !(v.starts_with("1.") && v.len() > 2 && v.bytes().skip(2).all(|b| b.is_ascii_digit())) {
+    if !(v.len() > 2 && v.starts_with(b"1.") && v[2..].iter().all(u8::is_ascii_digit)) {
         return fail(rest, Cond::NotWellFormed, "unsupported XML version");
     }
-    let (rest, enc) = opt(preceded(
-        (space1, tag("encoding"), delimited(space0, ch('='), space0)),
-        att_value,
-    ))
-    .parse(rest)?;
-    if let Some(e) = enc {
-        if !e.eq_ignore_ascii_case("utf-8") {
-            return fail(rest, Cond::UnsupportedEncoding, "encoding other than UTF-8");
-        }
+    let (rest, enc) = opt(preceded((space1, tag(&b"encoding"[..]), eq()), att_value)).parse(rest)?;
+    if enc.is_some_and(|e| !e.eq_ignore_ascii_case(b"utf-8")) {
+        return fail(rest, Cond::UnsupportedEncoding, "encoding other than UTF-8");
     }
-    let (rest, sd) = opt(preceded(
-        (
-            space1,
-            tag("standalone"),
-            delimited(space0, ch('='), space0),
-        ),
-        att_value,
-    ))
-    .parse(rest)?;
-    if let Some(sd) = sd {
-        if sd != "yes" && sd != "no" {
-            return fail(rest, Cond::NotWellFormed, "bad standalone value");
-        }
+    let (rest, sd) = opt(preceded((space1, tag(&b"standalone"[..]), eq()), att_value)).parse(rest)?;
+    if sd.is_some_and(|sd| sd != b"yes" && sd != b"no") {
+        return fail(rest, Cond::NotWellFormed, "bad standalone value");
     }
     let (rest, _) = space0(rest)?;
-    let (rest, _) = tag("?>").parse(rest).or_else(|_: nom::Err<PErr<'_>>| {
-        fail(rest, Cond::NotWellFormed, "malformed XML declaration")
-    })?;
+    let (rest, _) = must(tag(&b"?>"[..]).parse(rest), rest, "malformed XML declaration")?;
     Ok((rest, ()))
 }
 
 /// Runs a whole-token parser and maps its failure to a [`TokErr`]; the
 /// token must be consumed entirely.
-pub(crate) fn complete<'a, T>(
-    s: &'a str,
-    p: impl FnOnce(&'a str) -> PResult<'a, T>,
-) -> Result<T, TokErr> {
+pub(crate) fn complete<'a, T>(s: &'a [u8], p: impl FnOnce(&'a [u8]) -> PResult<'a, T>) -> Result<T, TokErr> {
     match p(s) {
-        Ok(("", v)) => Ok(v),
-        Ok((rest, _)) => Err(TokErr::new(
-            Cond::NotWellFormed,
-            "junk after markup",
-            offset_in(s, rest),
-        )),
+        Ok(([], v)) => Ok(v),
+        Ok((rest, _)) => Err(TokErr::new(Cond::NotWellFormed, "junk after markup", offset_in(s, rest))),
         Err(e) => Err(to_tok_err(s, e)),
     }
 }
 
-/// Checks attribute values: references valid and RFC 6120 §11.1-allowed.
-pub(crate) fn check_att_value(v: &str) -> Result<(), TokErr> {
-    let b = v.as_bytes();
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b'&', b.get(from..).unwrap_or_default()) {
-        let at = from + i;
-        match reference(v.get(at..).unwrap_or_default()) {
-            Ok((rest, _)) => from = v.len() - rest.len(),
-            Err(e) => return Err(to_tok_err(v, e)),
+/// Walks a start tag's attributes strictly, reporting the first fault.
+pub(crate) fn check_attributes<'a>(
+    attrs: &'a [u8],
+    mut each: impl FnMut(RawAttr<'a>) -> Result<(), TokErr>,
+) -> Result<(), TokErr> {
+    let mut rest = attrs;
+    loop {
+        match next_attribute(rest) {
+            Ok((_, None)) => return Ok(()),
+            Ok((r, Some(a))) => {
+                each(a)?;
+                rest = r;
+            }
+            Err(e) => return Err(to_tok_err(attrs, e)),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -510,85 +442,95 @@ mod tests {
 
     #[test]
     fn chars() {
-        assert!(check_chars(b"hello \t\r\n world, \xC3\xA9 \xF0\x9F\x98\x80").is_ok());
+        assert!(check_chars(b"hello \t\r\n world, \xC3\xA9 \xF0\x9F\x98\x80 and more ascii text").is_ok());
         assert_eq!(check_chars(b"0123456789\x01").unwrap_err().at, 10);
-        assert_eq!(
-            check_chars(b"ab\xEF\xBF\xBE").unwrap_err().cond,
-            Cond::NotWellFormed
-        );
-        assert_eq!(check_chars(b"ab\xEF\xBF\xBD").unwrap(), "ab\u{FFFD}");
-        assert_eq!(
-            check_chars(b"abc\xC3").unwrap_err().cond,
-            Cond::UnsupportedEncoding
-        );
-        assert_eq!(
-            check_chars(b"\xEF\xBB\xBFabcdefgh").unwrap(),
-            "\u{FEFF}abcdefgh"
-        );
+        assert!(check_chars(b"01234567\x7F").is_ok());
+        assert_eq!(check_chars(b"ab\xEF\xBF\xBE").unwrap_err().cond, Cond::NotWellFormed);
+        assert!(check_chars(b"ab\xEF\xBF\xBD").is_ok());
+        assert_eq!(check_chars(b"abc\xC3").unwrap_err().cond, Cond::UnsupportedEncoding);
+        assert!(check_chars(b"\xEF\xBB\xBFabcdefgh").is_ok());
+        // Overlong forms, surrogates, beyond U+10FFFF, stray continuation.
+        for bad in [&b"\xC0\xAF"[..], b"\xE0\x80\xAF", b"\xED\xA0\x80", b"\xF4\x90\x80\x80", b"\x80", b"\xF8"] {
+            assert_eq!(check_chars(bad).unwrap_err().cond, Cond::UnsupportedEncoding, "{bad:?}");
+        }
+        // Agrees with the standard library on every 2-byte sequence.
+        for a in 0u8..=255 {
+            for b in 0u8..=255 {
+                let s = [b'x', a, b, b'y'];
+                let ours = check_chars(&s).map_err(|e| e.cond);
+                let std_ok = core::str::from_utf8(&s)
+                    .map(|t| t.chars().all(is_xml_char))
+                    .unwrap_or(false);
+                assert_eq!(ours.is_ok(), std_ok, "{s:?}");
+            }
+        }
+        // And on the 3- and 4-byte forms around every boundary.
+        for lead in 0xE0u8..=0xF7 {
+            for b1 in 0u8..=255 {
+                for b2 in [0x41u8, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBD, 0xBE, 0xBF, 0xC0] {
+                    for b3 in [0x80u8, 0xBF, 0x41] {
+                        let s = [lead, b1, b2, b3];
+                        let std_ok = core::str::from_utf8(&s).map(|t| t.chars().all(is_xml_char)).unwrap_or(false);
+                        assert_eq!(check_chars(&s).is_ok(), std_ok, "{s:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
     fn references() {
-        assert_eq!(
-            reference("&lt;x").unwrap(),
-            ("x", Reference::Predefined("<"))
-        );
-        assert_eq!(reference("&#233;").unwrap().1, Reference::Char('é'));
-        assert_eq!(reference("&#x1F600;").unwrap().1, Reference::Char('😀'));
-        assert!(reference("&#0;").is_err());
-        assert!(reference("&#xD800;").is_err());
-        assert!(reference("&#99999999999;").is_err());
-        let e = check_char_data("a &nbsp; b").unwrap_err();
+        assert_eq!(reference(b"&lt;x").unwrap(), (&b"x"[..], Reference::Predefined("<")));
+        assert_eq!(reference(b"&#233;").unwrap().1, Reference::Char('é'));
+        assert_eq!(reference(b"&#x1F600;").unwrap().1, Reference::Char('😀'));
+        assert!(reference(b"&#0;").is_err());
+        assert!(reference(b"&#xD800;").is_err());
+        assert!(reference(b"&#99999999999;").is_err());
+        let e = check_char_data(b"a &nbsp; b").unwrap_err();
         assert_eq!((e.cond, e.at), (Cond::RestrictedXml, 2));
-        assert_eq!(
-            check_char_data("a & b").unwrap_err().cond,
-            Cond::NotWellFormed
-        );
-        assert_eq!(
-            check_char_data("a ]]> b").unwrap_err().cond,
-            Cond::NotWellFormed
-        );
-        assert!(check_char_data("a ] ]> &amp; &#10; > b").is_ok());
+        assert_eq!(check_char_data(b"a & b").unwrap_err().cond, Cond::NotWellFormed);
+        assert_eq!(check_char_data(b"a ]]> b").unwrap_err().cond, Cond::NotWellFormed);
+        assert!(check_char_data(b"a ] ]> &amp; &#10; > b").is_ok());
+    }
+
+    fn attrs_of(t: &StartTag<'_>) -> std::vec::Vec<(std::string::String, std::string::String)> {
+        let mut v = std::vec::Vec::new();
+        check_attributes(t.attrs, |a| {
+            v.push((
+                std::string::String::from_utf8(a.name.to_vec()).unwrap(),
+                std::string::String::from_utf8(a.value.to_vec()).unwrap(),
+            ));
+            Ok(())
+        })
+        .map(|_| v)
+        .unwrap_or_default()
     }
 
     #[test]
     fn tags() {
-        let t = complete("<message to='a@b' type=\"chat\">", start_tag).unwrap();
-        assert_eq!((t.name, t.empty), ("message", false));
-        let attrs: std::vec::Vec<_> = Attrs::new(t.attrs).collect();
-        assert_eq!(attrs.len(), 2);
+        let t = complete(b"<message to='a@b' type=\"chat\">", start_tag).unwrap();
+        assert_eq!((t.name, t.empty), (&b"message"[..], false));
+        assert_eq!(attrs_of(&t)[1], ("type".into(), "chat".into()));
+        let t = complete(b"<br\n/>", start_tag).unwrap();
+        assert!(t.empty && t.attrs == b"\n");
+        assert!(check_attributes(b" b='1'c='2'", |_| Ok(())).is_err());
+        assert!(check_attributes(b" b=1", |_| Ok(())).is_err());
+        assert!(check_attributes(b" b='<'", |_| Ok(())).is_err());
+        assert!(check_attributes(b"b='1'", |_| Ok(())).is_err());
+        assert!(check_attributes(b" b = '1' \n", |_| Ok(())).is_ok());
+        assert!(complete(b"<1a>", start_tag).is_err());
+        assert_eq!(complete(b"</stream:stream >", end_tag).unwrap(), b"stream:stream");
+        assert_eq!(complete("<é名-x>".as_bytes(), start_tag).unwrap().name, "é名-x".as_bytes());
+        assert!(complete(b"</a b>", end_tag).is_err());
+        assert!(complete(b"<?xml version='1.0' encoding='UTF-8'?>", xml_decl).is_ok());
         assert_eq!(
-            attrs[1],
-            RawAttr {
-                name: "type",
-                value: "chat"
-            }
-        );
-        let t = complete("<br\n/>", start_tag).unwrap();
-        assert!(t.empty && t.attrs.is_empty());
-        assert!(complete("<a b='1'c='2'>", start_tag).is_err());
-        assert!(complete("<a b=1>", start_tag).is_err());
-        assert!(complete("<a b='<'>", start_tag).is_err());
-        assert!(complete("<1a>", start_tag).is_err());
-        assert_eq!(
-            complete("</stream:stream >", end_tag).unwrap(),
-            "stream:stream"
-        );
-        assert!(complete("</a b>", end_tag).is_err());
-        assert!(complete("<?xml version='1.0' encoding='UTF-8'?>", xml_decl).is_ok());
-        assert_eq!(
-            complete("<?xml version='1.0' encoding='latin1'?>", xml_decl)
-                .unwrap_err()
-                .cond,
+            complete(b"<?xml version='1.0' encoding='latin1'?>", xml_decl).unwrap_err().cond,
             Cond::UnsupportedEncoding
         );
-        assert_eq!(
-            split_qname("stream:features"),
-            Some((Some("stream"), "features"))
-        );
-        assert_eq!(split_qname("a:b:c"), None);
-        assert_eq!(split_qname("a:"), None);
-        assert_eq!(split_qname(":a"), None);
-        assert_eq!(split_qname("a:1"), None);
+        assert_eq!(split_qname(b"stream:features"), Some((Some(&b"stream"[..]), &b"features"[..])));
+        assert_eq!(split_qname(b"a:b:c"), None);
+        assert_eq!(split_qname(b"a:"), None);
+        assert_eq!(split_qname(b":a"), None);
+        assert_eq!(split_qname(b"a:1"), None);
     }
 }

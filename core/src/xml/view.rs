@@ -106,7 +106,7 @@ pub struct Element<'a> {
 /// The parsed start tag of an element.
 struct Head<'a> {
     qname: &'a str,
-    attrs: &'a str,
+    attrs: &'a [u8],
     empty: bool,
     content: usize,
 }
@@ -125,17 +125,17 @@ impl<'a> Element<'a> {
     fn head(&self) -> Head<'a> {
         let fallback = Head {
             qname: "",
-            attrs: "",
+            attrs: &[],
             empty: true,
             content: self.doc.len(),
         };
         let Some((Tok::Start { .. }, end)) = next_tok(self.doc, self.at) else {
             return fallback;
         };
-        let tag = utf8(self.doc.get(self.at..end).unwrap_or_default());
+        let tag = self.doc.get(self.at..end).unwrap_or_default();
         match token::start_tag(tag) {
             Ok((_, st)) => Head {
-                qname: st.name,
+                qname: utf8(st.name),
                 attrs: st.attrs,
                 empty: st.empty,
                 content: end,
@@ -212,19 +212,19 @@ impl<'a> Element<'a> {
                 return Some(ns);
             }
         }
-        self.scope.lookup(prefix)
+        self.scope.lookup(prefix.as_bytes())
     }
 
     fn declared_prefix(&self, prefix: &str) -> Option<&'a str> {
         Attrs::new(self.head().attrs)
-            .find(|a| a.name.strip_prefix("xmlns:") == Some(prefix))
-            .map(|a| a.value)
+            .find(|a| a.name.strip_prefix(b"xmlns:") == Some(prefix.as_bytes()))
+            .map(|a| utf8(a.value))
     }
 
     fn raw_attr(&self, qname: &str) -> Option<&'a str> {
         Attrs::new(self.head().attrs)
-            .find(|a| a.name == qname)
-            .map(|a| a.value)
+            .find(|a| a.name == qname.as_bytes())
+            .map(|a| utf8(a.value))
     }
 
     /// The value of the attribute written `qname` (e.g. `to`, `xml:lang`).
@@ -381,8 +381,8 @@ impl<'a> Iterator for Attributes<'a> {
     type Item = Attribute<'a>;
     fn next(&mut self) -> Option<Attribute<'a>> {
         self.inner.next().map(|a| Attribute {
-            name: a.name,
-            value: Text::attribute(a.value),
+            name: utf8(a.name),
+            value: Text::attribute(utf8(a.value)),
         })
     }
 }
@@ -402,18 +402,18 @@ impl<'a> StreamHeader<'a> {
         StreamHeader { tag, ns }
     }
 
-    fn attrs_text(&self) -> &'a str {
-        match token::start_tag(utf8(self.tag)) {
+    fn attrs_text(&self) -> &'a [u8] {
+        match token::start_tag(self.tag) {
             Ok((_, st)) => st.attrs,
-            Err(_) => "",
+            Err(_) => &[],
         }
     }
 
     /// The value of the attribute written `qname`.
     pub fn attr(&self, qname: &str) -> Option<Text<'a>> {
         Attrs::new(self.attrs_text())
-            .find(|a| a.name == qname)
-            .map(|a| Text::attribute(a.value))
+            .find(|a| a.name == qname.as_bytes())
+            .map(|a| Text::attribute(utf8(a.value)))
     }
 
     /// All attributes of the header, declarations included.
@@ -716,11 +716,11 @@ impl<'a> Iterator for TextChunks<'a> {
                     self.advance(skip.unwrap_or(b.len()));
                 }
                 b'&' => {
-                    let Ok((rest, r)) = token::reference(self.rest) else {
+                    let Ok((rest, r)) = token::reference(b) else {
                         self.rest = "";
                         return None;
                     };
-                    self.rest = rest;
+                    self.advance(b.len() - rest.len());
                     return Some(match r {
                         Reference::Predefined(s) => TextChunk::borrowed(s),
                         Reference::Char(c) => TextChunk::char(c),
