@@ -47,15 +47,29 @@ fn watched<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 /// Writes a stream of `n` messages into `out`; returns its length.
 fn write_stream(out: &mut [u8], n: usize) -> usize {
-    let mut len = StreamHeaderBuilder::new("jabber:client").from("example.com").id("s1").write_to(out).unwrap();
+    let mut len = StreamHeaderBuilder::new("jabber:client")
+        .from("example.com")
+        .id("s1")
+        .write_to(out)
+        .unwrap();
     for i in 0..n {
-        let body = [Node::Text(if i % 2 == 0 { "Wherefore art thou, <Romeo> & 😀?" } else { "Dvořím se\r\nJulii" })];
+        let body = [Node::Text(if i % 2 == 0 {
+            "Wherefore art thou, <Romeo> & 😀?"
+        } else {
+            "Dvořím se\r\nJulii"
+        })];
         let kids = [
             Node::Element(ElementBuilder::new("body").children(&body)),
-            Node::Element(ElementBuilder::new("active").ns("http://jabber.org/protocol/chatstates")),
+            Node::Element(
+                ElementBuilder::new("active").ns("http://jabber.org/protocol/chatstates"),
+            ),
         ];
         let msg = ElementBuilder::new("message")
-            .attrs(&[("to", "romeo@example.net/orchard"), ("type", "chat"), ("id", "o'1")])
+            .attrs(&[
+                ("to", "romeo@example.net/orchard"),
+                ("type", "chat"),
+                ("id", "o'1"),
+            ])
             .children(&kids);
         len += msg.write_to(&mut out[len..]).unwrap();
         len += picoxmpp::xml::escape(" ", false, &mut out[len..]).unwrap();
@@ -104,8 +118,12 @@ fn parser_writer_and_jids_allocate_nothing() {
     let mut rx = vec![0u8; 2048];
     let ((len, jids), allocs) = watched(|| {
         let len = write_stream(&mut out, 100);
-        let jid: JidBuf<64> = JidBuf::from_parts(Some("juliet"), "example.com", Some("balcony")).unwrap();
-        (len, jid.as_jid().bare() == Jid::parse("Juliet@Example.com").unwrap())
+        let jid: JidBuf<64> =
+            JidBuf::from_parts(Some("juliet"), "example.com", Some("balcony")).unwrap();
+        (
+            len,
+            jid.as_jid().bare() == Jid::parse("Juliet@Example.com").unwrap(),
+        )
     });
     assert_eq!(allocs, 0, "writer or JIDs allocated");
     assert!(jids);

@@ -13,18 +13,39 @@ use proptest::prelude::*;
 /// the child elements, so the expectation is derived that way.
 #[derive(Debug, Clone)]
 enum N {
-    El { name: String, ns: Option<String>, attrs: Vec<(String, String)>, kids: Vec<N> },
+    El {
+        name: String,
+        ns: Option<String>,
+        attrs: Vec<(String, String)>,
+        kids: Vec<N>,
+    },
     Text(String),
 }
 
 fn xml_string() -> impl Strategy<Value = String> {
     let special = prop_oneof![
-        Just('<'), Just('>'), Just('&'), Just('\''), Just('"'), Just('\r'), Just('\n'), Just('\t'),
-        Just(']'), Just('é'), Just('ж'), Just('漢'), Just('😀'), Just('\u{10FFFD}'), Just(' ')
+        Just('<'),
+        Just('>'),
+        Just('&'),
+        Just('\''),
+        Just('"'),
+        Just('\r'),
+        Just('\n'),
+        Just('\t'),
+        Just(']'),
+        Just('é'),
+        Just('ж'),
+        Just('漢'),
+        Just('😀'),
+        Just('\u{10FFFD}'),
+        Just(' ')
     ];
     let any = any::<char>().prop_filter("XML Char", |c| is_xml_char(*c));
-    prop::collection::vec(prop_oneof![3 => special, 2 => any, 5 => prop::char::range('a', 'z')], 0..24)
-        .prop_map(|v| v.into_iter().collect())
+    prop::collection::vec(
+        prop_oneof![3 => special, 2 => any, 5 => prop::char::range('a', 'z')],
+        0..24,
+    )
+    .prop_map(|v| v.into_iter().collect())
 }
 
 fn name() -> impl Strategy<Value = String> {
@@ -38,32 +59,49 @@ fn name() -> impl Strategy<Value = String> {
 }
 
 fn tree() -> impl Strategy<Value = N> {
-    let leaf = (name(), prop::option::of("urn:[a-z]{1,6}"), attrs()).prop_map(|(name, ns, attrs)| N::El {
-        name,
-        ns,
-        attrs,
-        kids: vec![],
-    });
+    let leaf =
+        (name(), prop::option::of("urn:[a-z]{1,6}"), attrs()).prop_map(|(name, ns, attrs)| N::El {
+            name,
+            ns,
+            attrs,
+            kids: vec![],
+        });
     leaf.prop_recursive(4, 40, 5, |inner| {
         (
             name(),
             prop::option::of("urn:[a-z]{1,6}"),
             attrs(),
-            prop::collection::vec(prop_oneof![2 => inner, 1 => xml_string().prop_map(N::Text)], 0..5),
+            prop::collection::vec(
+                prop_oneof![2 => inner, 1 => xml_string().prop_map(N::Text)],
+                0..5,
+            ),
         )
-            .prop_map(|(name, ns, attrs, kids)| N::El { name, ns, attrs, kids })
+            .prop_map(|(name, ns, attrs, kids)| N::El {
+                name,
+                ns,
+                attrs,
+                kids,
+            })
     })
 }
 
 fn attrs() -> impl Strategy<Value = Vec<(String, String)>> {
-    prop::collection::btree_map("[a-z][a-z0-9]{0,5}", xml_string(), 0..4)
-        .prop_map(|m| m.into_iter().filter(|(k, _)| !k.starts_with("xml")).collect())
+    prop::collection::btree_map("[a-z][a-z0-9]{0,5}", xml_string(), 0..4).prop_map(|m| {
+        m.into_iter()
+            .filter(|(k, _)| !k.starts_with("xml"))
+            .collect()
+    })
 }
 
 fn write<'b>(w: &mut Writer<'b>, n: &'b N) {
     match n {
         N::Text(t) => w.text(t).unwrap(),
-        N::El { name, ns, attrs, kids } => {
+        N::El {
+            name,
+            ns,
+            attrs,
+            kids,
+        } => {
             w.start_element(name).unwrap();
             if let Some(ns) = ns {
                 w.ns(ns).unwrap();
@@ -80,13 +118,34 @@ fn write<'b>(w: &mut Writer<'b>, n: &'b N) {
 }
 
 fn expect(n: &N, inherited: &str) -> Tree {
-    let N::El { name, ns, attrs, kids } = n else { unreachable!() };
+    let N::El {
+        name,
+        ns,
+        attrs,
+        kids,
+    } = n
+    else {
+        unreachable!()
+    };
     let ns = ns.clone().unwrap_or_else(|| inherited.to_string());
     Tree {
         name: name.clone(),
         attrs: attrs.clone(),
-        text: kids.iter().filter_map(|k| if let N::Text(t) = k { Some(t.as_str()) } else { None }).collect(),
-        children: kids.iter().filter(|k| matches!(k, N::El { .. })).map(|k| expect(k, &ns)).collect(),
+        text: kids
+            .iter()
+            .filter_map(|k| {
+                if let N::Text(t) = k {
+                    Some(t.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        children: kids
+            .iter()
+            .filter(|k| matches!(k, N::El { .. }))
+            .map(|k| expect(k, &ns))
+            .collect(),
         ns,
     }
 }

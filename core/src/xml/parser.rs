@@ -525,55 +525,32 @@ impl<'b> StreamParser<'b> {
     /// run is still open at the end of the bytes.
     fn text(&mut self) -> Result<bool, XmlError> {
         let from = self.scan.max(self.pos);
-        match memchr::memchr(b'<', &self.buf[from..self.end]) {
-            None => {
-                self.scan = self.end;
+        match token::scan_text(&self.buf[..self.end], self.pos, from) {
+            Ok(token::Scan::More(i, _)) => {
+                self.scan = i;
                 Ok(false)
             }
-            Some(i) => {
-                let lt = from + i;
-                let start = self.pos;
-                let text = &self.buf[start..lt];
-                token::check_chars(text).map_err(|e| self.tok_err(e, start))?;
-                token::check_char_data(text).map_err(|e| self.tok_err(e, start))?;
+            Ok(token::Scan::Found(lt)) => {
                 self.pos = lt;
                 self.scan = lt;
                 Ok(true)
             }
+            Err(e) => Err(self.tok_err(e, 0)),
         }
     }
 
     fn start_tag(&mut self) -> Result<Step, XmlError> {
-        // Find the closing '>' outside quoted attribute values.
-        let mut i = self.scan.max(self.pos + 1);
-        let gt = loop {
-            if self.quote == 0 {
-                match memchr::memchr3(b'>', b'\'', b'"', &self.buf[i..self.end]) {
-                    None => {
-                        self.scan = self.end;
-                        return Ok(Step::More);
-                    }
-                    Some(k) => {
-                        let c = self.buf[i + k];
-                        if c == b'>' {
-                            break i + k;
-                        }
-                        self.quote = c;
-                        i += k + 1;
-                    }
-                }
-            } else {
-                match memchr::memchr(self.quote, &self.buf[i..self.end]) {
-                    None => {
-                        self.scan = self.end;
-                        return Ok(Step::More);
-                    }
-                    Some(k) => {
-                        self.quote = 0;
-                        i += k + 1;
-                    }
-                }
+        // Find the closing '>' outside quoted attribute values, checking
+        // the characters on the way.
+        let from = self.scan.max(self.pos + 1);
+        let gt = match token::scan_tag(&self.buf[..self.end], from, self.quote) {
+            Ok(token::Scan::Found(gt)) => gt,
+            Ok(token::Scan::More(i, quote)) => {
+                self.scan = i;
+                self.quote = quote;
+                return Ok(Step::More);
             }
+            Err(e) => return Err(self.tok_err(e, 0)),
         };
         self.quote = 0;
         let tok_start = self.pos;
@@ -611,24 +588,37 @@ impl<'b> StreamParser<'b> {
         token::check_attributes(attrs, |a| {
             let at = token::offset_in(attrs, a.name);
             if names.len() >= max {
-                return Err(TokErr::new(Cond::PolicyViolation, "too many attributes", at));
+                return Err(TokErr::new(
+                    Cond::PolicyViolation,
+                    "too many attributes",
+                    at,
+                ));
             }
             if names.contains(&a.name) {
                 // XML 1.0 §3.1, WFC: Unique Att Spec.
                 return Err(TokErr::new(Cond::NotWellFormed, "duplicate attribute", at));
             }
-            let vat = token::offset_in(attrs, a.value);
-            token::check_att_value(a.value).map_err(|e| TokErr { at: vat + e.at, ..e })?;
             if token::split_qname(a.name).is_none() {
-                return Err(TokErr::new(Cond::NotWellFormed, "malformed qualified name", at));
+                return Err(TokErr::new(
+                    Cond::NotWellFormed,
+                    "malformed qualified name",
+                    at,
+                ));
             }
             if a.name == b"xmlns" {
                 on_decl(None, a.value, at)?;
             } else if let Some(p) = a.name.strip_prefix(b"xmlns:") {
                 // Namespaces in XML §3: prefixed declarations may not be
                 // empty, and the reserved prefixes keep their bindings.
-                if a.value.is_empty() || p == b"xmlns" || (p == b"xml") != (a.value == NS_XML.as_bytes()) {
-                    return Err(TokErr::new(Cond::NotWellFormed, "illegal namespace declaration", at));
+                if a.value.is_empty()
+                    || p == b"xmlns"
+                    || (p == b"xml") != (a.value == NS_XML.as_bytes())
+                {
+                    return Err(TokErr::new(
+                        Cond::NotWellFormed,
+                        "illegal namespace declaration",
+                        at,
+                    ));
                 }
                 on_decl(Some(p), a.value, at)?;
             }
@@ -641,9 +631,12 @@ impl<'b> StreamParser<'b> {
 
     /// Checks the characters and splits a start tag; `base` is where its
     /// attributes text starts in the buffer.
-    fn split_start_tag(&self, from: usize, to: usize) -> Result<(token::StartTag<'_>, usize), XmlError> {
+    fn split_start_tag(
+        &self,
+        from: usize,
+        to: usize,
+    ) -> Result<(token::StartTag<'_>, usize), XmlError> {
         let bytes = &self.buf[from..to];
-        token::check_chars(bytes).map_err(|e| self.tok_err(e, from))?;
         let st = token::complete(bytes, token::start_tag).map_err(|e| self.tok_err(e, from))?;
         let base = from + token::offset_in(bytes, st.attrs);
         Ok((st, base))
@@ -657,20 +650,32 @@ impl<'b> StreamParser<'b> {
         let names = self
             .check_attributes(st.attrs, |prefix, value, at| {
                 if value.contains(&b'&') {
-                    return Err(TokErr::new(Cond::InvalidNamespace, "namespace name with a reference", at));
+                    return Err(TokErr::new(
+                        Cond::InvalidNamespace,
+                        "namespace name with a reference",
+                        at,
+                    ));
                 }
                 match prefix {
                     None => default_ns = Some(value),
                     Some(p) if value == NS_STREAM.as_bytes() => stream_prefix = Some(p),
                     Some(p) => {
-                        let p = core::str::from_utf8(p).ok().and_then(|p| String::try_from(p).ok());
-                        let v = core::str::from_utf8(value).ok().and_then(|v| String::try_from(v).ok());
+                        let p = core::str::from_utf8(p)
+                            .ok()
+                            .and_then(|p| String::try_from(p).ok());
+                        let v = core::str::from_utf8(value)
+                            .ok()
+                            .and_then(|v| String::try_from(v).ok());
                         let pushed = match (p, v) {
                             (Some(p), Some(v)) => scope.decls.push((p, v)).is_ok(),
                             _ => false,
                         };
                         if !pushed {
-                            return Err(TokErr::new(Cond::PolicyViolation, "too many stream-level declarations", at));
+                            return Err(TokErr::new(
+                                Cond::PolicyViolation,
+                                "too many stream-level declarations",
+                                at,
+                            ));
                         }
                     }
                 }
@@ -684,12 +689,20 @@ impl<'b> StreamParser<'b> {
         // RFC 6120 §4.8.1 / §4.8.5: the stream element is qualified by
         // the stream namespace through a prefix.
         let Some(prefix) = prefix else {
-            return Err(self.err(Cond::BadNamespacePrefix, "stream element without a prefix", name_at));
+            return Err(self.err(
+                Cond::BadNamespacePrefix,
+                "stream element without a prefix",
+                name_at,
+            ));
         };
         if stream_prefix != Some(prefix) {
             let bound_elsewhere = scope.decls.iter().any(|(p, _)| p.as_bytes() == prefix);
             return Err(if bound_elsewhere {
-                self.err(Cond::InvalidNamespace, "stream element not in the stream namespace", name_at)
+                self.err(
+                    Cond::InvalidNamespace,
+                    "stream element not in the stream namespace",
+                    name_at,
+                )
             } else {
                 self.err(Cond::BadNamespacePrefix, "stream prefix not bound", name_at)
             });
@@ -698,12 +711,23 @@ impl<'b> StreamParser<'b> {
             return Err(self.err(Cond::BadFormat, "the root element is not <stream>", name_at));
         }
         // RFC 6120 §4.8.2: the default namespace is the content namespace.
-        let content = default_ns.and_then(|ns| core::str::from_utf8(ns).ok()).and_then(ContentNamespace::from_name);
+        let content = default_ns
+            .and_then(|ns| core::str::from_utf8(ns).ok())
+            .and_then(ContentNamespace::from_name);
         scope.default_ns = match content {
             Some(ns) => ns,
-            None => return Err(self.err(Cond::InvalidNamespace, "unsupported content namespace", tok_start)),
+            None => {
+                return Err(self.err(
+                    Cond::InvalidNamespace,
+                    "unsupported content namespace",
+                    tok_start,
+                ))
+            }
         };
-        scope.stream_prefix = match core::str::from_utf8(prefix).ok().and_then(|p| String::try_from(p).ok()) {
+        scope.stream_prefix = match core::str::from_utf8(prefix)
+            .ok()
+            .and_then(|p| String::try_from(p).ok())
+        {
             Some(p) => p,
             None => return Err(self.err(Cond::PolicyViolation, "stream prefix too long", name_at)),
         };
@@ -722,13 +746,20 @@ impl<'b> StreamParser<'b> {
         self.pos = tok_end;
         self.scan = tok_end;
         self.release = Some(tok_end);
-        Ok(Step::Found(Found::Header { from: tok_start, to: tok_end }))
+        Ok(Step::Found(Found::Header {
+            from: tok_start,
+            to: tok_end,
+        }))
     }
 
     fn stanza_start_tag(&mut self, tok_start: usize, tok_end: usize) -> Result<Step, XmlError> {
         let depth = self.depth + 1;
         if depth > self.limits.max_depth {
-            return Err(self.err(Cond::PolicyViolation, "elements nested too deeply", tok_start));
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "elements nested too deeply",
+                tok_start,
+            ));
         }
         let (st, base) = self.split_start_tag(tok_start, tok_end)?;
         let unit = self.unit;
@@ -737,13 +768,28 @@ impl<'b> StreamParser<'b> {
         let names = self
             .check_attributes(st.attrs, |prefix, value, at| {
                 if value.contains(&b'&') {
-                    return Err(TokErr::new(Cond::InvalidNamespace, "namespace name with a reference", at));
+                    return Err(TokErr::new(
+                        Cond::InvalidNamespace,
+                        "namespace name with a reference",
+                        at,
+                    ));
                 }
                 if let Some(p) = prefix {
                     let p_at = base + at + "xmlns:".len() - unit;
-                    let d = PrefixDecl { at: p_at as u32, len: p.len() as u16, depth: depth as u8 };
-                    if p.len() > u16::MAX as usize || in_scope + new_decls.len() >= MAX_PREFIX_DECLS || new_decls.push(d).is_err() {
-                        return Err(TokErr::new(Cond::PolicyViolation, "too many namespace declarations", at));
+                    let d = PrefixDecl {
+                        at: p_at as u32,
+                        len: p.len() as u16,
+                        depth: depth as u8,
+                    };
+                    if p.len() > u16::MAX as usize
+                        || in_scope + new_decls.len() >= MAX_PREFIX_DECLS
+                        || new_decls.push(d).is_err()
+                    {
+                        return Err(TokErr::new(
+                            Cond::PolicyViolation,
+                            "too many namespace declarations",
+                            at,
+                        ));
                     }
                 }
                 Ok(())
@@ -752,21 +798,27 @@ impl<'b> StreamParser<'b> {
         let unit_bytes = &self.buf[unit..];
         let bound = |p: &[u8]| {
             p == b"xml"
-                || self
-                    .decls
-                    .iter()
-                    .chain(new_decls.iter())
-                    .any(|d| unit_bytes.get(d.at as usize..d.at as usize + d.len as usize) == Some(p))
+                || self.decls.iter().chain(new_decls.iter()).any(|d| {
+                    unit_bytes.get(d.at as usize..d.at as usize + d.len as usize) == Some(p)
+                })
                 || self.scope.lookup(p).is_some()
         };
         let Some((prefix, _)) = token::split_qname(st.name) else {
-            return Err(self.err(Cond::NotWellFormed, "malformed qualified name", tok_start + 1));
+            return Err(self.err(
+                Cond::NotWellFormed,
+                "malformed qualified name",
+                tok_start + 1,
+            ));
         };
         if let Some(p) = prefix {
             // Namespaces in XML §3: "Element names MUST NOT have the prefix
             // xmlns"; §5: every other prefix must be declared.
             if p == b"xmlns" || !bound(p) {
-                return Err(self.err(Cond::NotWellFormed, "unbound namespace prefix", tok_start + 1));
+                return Err(self.err(
+                    Cond::NotWellFormed,
+                    "unbound namespace prefix",
+                    tok_start + 1,
+                ));
             }
         }
         for n in names {
@@ -814,14 +866,17 @@ impl<'b> StreamParser<'b> {
 
     fn end_tag(&mut self) -> Result<Step, XmlError> {
         let from = self.scan.max(self.pos + 2);
-        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.end]) else {
-            self.scan = self.end;
-            return Ok(Step::More);
+        let gt = match token::scan_tag(&self.buf[..self.end], from, 0) {
+            Ok(token::Scan::Found(gt)) => gt,
+            Ok(token::Scan::More(i, _)) => {
+                self.scan = i;
+                return Ok(Step::More);
+            }
+            Err(e) => return Err(self.tok_err(e, 0)),
         };
         let tok_start = self.pos;
-        let tok_end = from + k + 1;
+        let tok_end = gt + 1;
         let tag = &self.buf[tok_start..tok_end];
-        token::check_chars(tag).map_err(|e| self.tok_err(e, tok_start))?;
         let name = token::complete(tag, token::end_tag).map_err(|e| self.tok_err(e, tok_start))?;
         if self.phase != Phase::Stream {
             return Err(self.err(Cond::NotWellFormed, "end tag outside the stream", tok_start));
@@ -847,9 +902,7 @@ impl<'b> StreamParser<'b> {
         let open_name = self.buf.get(open_at..open_at + name.len());
         let after = self.buf.get(open_at + name.len()).copied().unwrap_or(b'>');
         // XML 1.0 §3, WFC: Element Type Match.
-        if open_name != Some(name)
-            || !(is_xml_space(after) || after == b'/' || after == b'>')
-        {
+        if open_name != Some(name) || !(is_xml_space(after) || after == b'/' || after == b'>') {
             return Err(self.err(
                 Cond::NotWellFormed,
                 "end tag does not match the start tag",
