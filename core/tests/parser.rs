@@ -266,6 +266,19 @@ fn prefixes_cdata_and_views() {
     assert_eq!(m.children[1].text, "a<b>&amp;c\rd\ne\nf");
     assert_eq!(m.children[2].ns, "http://etherx.jabber.org/streams");
 
+    // '>' is allowed in attribute values: the tag ends at the first '>'
+    // outside them.
+    let (ev, err) = run_both(
+        &stream("<iq a='x>y' b=\"'>'\" c='/>'><q d='>'/></iq>"),
+        4096,
+        None,
+    );
+    assert_eq!(err, None);
+    let Ev::El(iq) = &ev[1] else { panic!() };
+    let vals: Vec<_> = iq.attrs.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(vals, ["x>y", "'>'", "/>"]);
+    assert_eq!(iq.children[0].attrs[0].1, ">");
+
     // Attribute value normalization (XML 1.0 §3.3.3).
     let (ev, _) = run_both(
         &stream("<iq a='x\ty\nz\r\nw&#10;v' id='&apos;'/>"),

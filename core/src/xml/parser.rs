@@ -19,6 +19,8 @@ pub const MAX_DEPTH: usize = 32;
 /// The most attributes one element may carry; [`Limits::max_attributes`]
 /// is capped to it.
 pub const MAX_ATTRIBUTES: usize = 32;
+/// The quote state of a tag search that only looks for `>`.
+const NO_QUOTE_TRACKING: u8 = 0xFF;
 /// Prefixed namespace declarations in scope at once inside a stanza.
 const MAX_PREFIX_DECLS: usize = 16;
 /// Prefixed declarations kept from the stream header (besides `stream`).
@@ -188,9 +190,17 @@ pub struct StreamParser<'b> {
     pos: usize,
     /// End of the bytes received.
     end: usize,
+    /// Bytes before this passed the character check (UTF-8, XML `Char`).
+    checked: usize,
+    /// The first byte that failed it, and why; reported when the
+    /// tokenizer reaches it, so errors come in stream order.
+    fault: Option<(usize, TokErr)>,
+    /// How far tokens may be read: `checked`, or the fault.
+    limit: usize,
     /// How far the search for the end of the token at `pos` got.
     scan: usize,
-    /// Inside which quote that search is (start tags), or 0.
+    /// Inside which quote that search is (start tags), 0 outside, or
+    /// [`NO_QUOTE_TRACKING`] while the search only looks for `>`.
     quote: u8,
     /// Bytes before this may go once the caller is done with the event.
     release: Option<usize>,
@@ -231,8 +241,11 @@ impl<'b> StreamParser<'b> {
             start: 0,
             pos: 0,
             end: 0,
+            checked: 0,
+            fault: None,
+            limit: 0,
             scan: 0,
-            quote: 0,
+            quote: NO_QUOTE_TRACKING,
             release: None,
             base: 0,
             phase: Phase::Prolog { fresh: true },
@@ -312,7 +325,7 @@ impl<'b> StreamParser<'b> {
         self.scope = StreamScope::new();
         self.close_pending = false;
         self.scan = self.pos;
-        self.quote = 0;
+        self.quote = NO_QUOTE_TRACKING;
     }
 
     /// The stream error this parser failed with, if any.
@@ -380,6 +393,11 @@ impl<'b> StreamParser<'b> {
         self.start = 0;
         self.pos -= s;
         self.end -= s;
+        self.checked -= s;
+        self.limit -= s;
+        if let Some((at, _)) = &mut self.fault {
+            *at -= s;
+        }
         self.scan = self.scan.saturating_sub(s);
         self.unit = self.unit.saturating_sub(s);
     }
@@ -399,13 +417,18 @@ impl<'b> StreamParser<'b> {
     /// Out of bytes: drop what is no longer needed, enforce the limits.
     fn need_more(&mut self) -> Result<Option<Found>, XmlError> {
         let keep = if self.depth > 0 { self.unit } else { self.pos };
-        let pending = self.end - keep;
-        if pending > self.limits.max_stanza_bytes {
+        // Counted up to `limit`, the bytes every split of the input has
+        // delivered at this point, so the verdict does not depend on it.
+        if self.limit - keep > self.limits.max_stanza_bytes {
             return Err(self.err(
                 Cond::PolicyViolation,
                 "element larger than the stanza size limit",
                 keep,
             ));
+        }
+        // Stuck at a byte that failed the character check.
+        if let Some((at, e)) = self.fault {
+            return Err(self.tok_err(e, at - e.at));
         }
         self.start = keep;
         self.compact();
@@ -419,10 +442,24 @@ impl<'b> StreamParser<'b> {
         Ok(None)
     }
 
+    /// Runs the character check over the bytes received since the last
+    /// call.
+    fn check_received(&mut self) {
+        if self.fault.is_none() && self.checked < self.end {
+            let (good, fault) = token::check_chars(&self.buf[self.checked..self.end]);
+            if let Some(e) = fault {
+                self.fault = Some((self.checked + e.at, e));
+            }
+            self.checked += good;
+        }
+        self.limit = self.fault.map_or(self.checked, |(at, _)| at);
+    }
+
     /// Tokenizes until an event is found or the bytes run out.
     fn step(&mut self) -> Result<Option<Found>, XmlError> {
+        self.check_received();
         loop {
-            if self.pos >= self.end {
+            if self.pos >= self.limit {
                 return self.need_more();
             }
             let b = self.buf[self.pos];
@@ -449,7 +486,7 @@ impl<'b> StreamParser<'b> {
             let Some(&second) = self
                 .buf
                 .get(self.pos + 1)
-                .filter(|_| self.pos + 1 < self.end)
+                .filter(|_| self.pos + 1 < self.limit)
             else {
                 return self.need_more();
             };
@@ -473,10 +510,10 @@ impl<'b> StreamParser<'b> {
         if self.phase == (Phase::Prolog { fresh: true }) && self.buf[self.pos] == 0xEF {
             // XML 1.0 §4.3.3 / RFC 6120 §11.6: a UTF-8 byte-order mark may
             // open the stream.
-            let avail = &self.buf[self.pos..self.end];
+            let avail = &self.buf[self.pos..self.limit];
             let bom = b"\xEF\xBB\xBF";
             if avail.len() < 3 && bom.starts_with(avail) {
-                self.scan = self.end;
+                self.scan = self.limit;
                 return Ok(());
             }
             if avail.starts_with(bom) {
@@ -485,7 +522,7 @@ impl<'b> StreamParser<'b> {
                 return Ok(());
             }
         }
-        let n = self.buf[self.pos..self.end]
+        let n = self.buf[self.pos..self.limit]
             .iter()
             .take_while(|b| is_xml_space(**b))
             .count();
@@ -497,7 +534,7 @@ impl<'b> StreamParser<'b> {
                 self.phase = Phase::Prolog { fresh: false };
             }
         }
-        if self.pos < self.end && self.buf[self.pos] != b'<' {
+        if self.pos < self.limit && self.buf[self.pos] != b'<' {
             return Err(match self.phase {
                 Phase::Prolog { .. } => self.err(
                     Cond::NotWellFormed,
@@ -514,9 +551,9 @@ impl<'b> StreamParser<'b> {
                 _ => self.err(Cond::BadFormat, "character data at stream level", self.pos),
             });
         }
-        if self.pos >= self.end {
+        if self.pos >= self.limit {
             // Nothing pending: the bytes before `pos` are free.
-            self.scan = self.end;
+            self.scan = self.limit;
         }
         Ok(())
     }
@@ -525,7 +562,7 @@ impl<'b> StreamParser<'b> {
     /// run is still open at the end of the bytes.
     fn text(&mut self) -> Result<bool, XmlError> {
         let from = self.scan.max(self.pos);
-        match token::scan_text(&self.buf[..self.end], self.pos, from) {
+        match token::scan_text(&self.buf[..self.limit], self.pos, from) {
             Ok(token::Scan::More(i, _)) => {
                 self.scan = i;
                 Ok(false)
@@ -539,20 +576,29 @@ impl<'b> StreamParser<'b> {
         }
     }
 
+    /// A start tag. Its end is first taken to be the next `>`, one fast
+    /// search; only when an attribute value turns out to hold a `>` is the
+    /// tag searched again, quote by quote (and from then on resumably).
     fn start_tag(&mut self) -> Result<Step, XmlError> {
-        // Find the closing '>' outside quoted attribute values, checking
-        // the characters on the way.
         let from = self.scan.max(self.pos + 1);
-        let gt = match token::scan_tag(&self.buf[..self.end], from, self.quote) {
-            Ok(token::Scan::Found(gt)) => gt,
-            Ok(token::Scan::More(i, quote)) => {
-                self.scan = i;
-                self.quote = quote;
-                return Ok(Step::More);
+        let gt = if self.quote == NO_QUOTE_TRACKING {
+            match memchr::memchr(b'>', &self.buf[from..self.limit]) {
+                Some(k) => from + k,
+                None => {
+                    self.scan = self.limit;
+                    return Ok(Step::More);
+                }
             }
-            Err(e) => return Err(self.tok_err(e, 0)),
+        } else {
+            match token::scan_tag(&self.buf[..self.limit], from, self.quote) {
+                token::Scan::Found(gt) => gt,
+                token::Scan::More(i, quote) => {
+                    self.scan = i;
+                    self.quote = quote;
+                    return Ok(Step::More);
+                }
+            }
         };
-        self.quote = 0;
         let tok_start = self.pos;
         let tok_end = gt + 1;
         if tok_end - self.unit > self.limits.max_stanza_bytes {
@@ -562,7 +608,7 @@ impl<'b> StreamParser<'b> {
                 self.unit,
             ));
         }
-        match self.phase {
+        let r = match self.phase {
             Phase::Prolog { .. } => self.stream_header(tok_start, tok_end),
             Phase::Stream => self.stanza_start_tag(tok_start, tok_end),
             Phase::Closed => Err(self.err(
@@ -571,6 +617,18 @@ impl<'b> StreamParser<'b> {
                 tok_start,
             )),
             Phase::Failed(e) => Err(e),
+        };
+        match r {
+            // The '>' was inside a value: find the real end.
+            Err(e) if self.quote == NO_QUOTE_TRACKING && e.reason == token::UNTERMINATED_VALUE => {
+                self.quote = 0;
+                self.scan = tok_start + 1;
+                Ok(Step::Continue)
+            }
+            r => {
+                self.quote = NO_QUOTE_TRACKING;
+                r
+            }
         }
     }
 
@@ -866,16 +924,13 @@ impl<'b> StreamParser<'b> {
 
     fn end_tag(&mut self) -> Result<Step, XmlError> {
         let from = self.scan.max(self.pos + 2);
-        let gt = match token::scan_tag(&self.buf[..self.end], from, 0) {
-            Ok(token::Scan::Found(gt)) => gt,
-            Ok(token::Scan::More(i, _)) => {
-                self.scan = i;
-                return Ok(Step::More);
-            }
-            Err(e) => return Err(self.tok_err(e, 0)),
+        // No quotes in an end tag: the next '>' ends it.
+        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.limit]) else {
+            self.scan = self.limit;
+            return Ok(Step::More);
         };
         let tok_start = self.pos;
-        let tok_end = gt + 1;
+        let tok_end = from + k + 1;
         let tag = &self.buf[tok_start..tok_end];
         let name = token::complete(tag, token::end_tag).map_err(|e| self.tok_err(e, tok_start))?;
         if self.phase != Phase::Stream {
@@ -934,7 +989,7 @@ impl<'b> StreamParser<'b> {
         if self.phase != (Phase::Prolog { fresh: true }) {
             return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
         }
-        let avail = &self.buf[tok_start..self.end];
+        let avail = &self.buf[tok_start..self.limit];
         if avail.len() < 6 {
             return if b"<?xml ".starts_with(avail) || b"<?xml\t".starts_with(avail) {
                 Ok(Step::More)
@@ -946,8 +1001,8 @@ impl<'b> StreamParser<'b> {
             return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
         }
         let from = self.scan.max(tok_start + 2);
-        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.end]) else {
-            self.scan = self.end;
+        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.limit]) else {
+            self.scan = self.limit;
             return Ok(Step::More);
         };
         let tok_end = from + k + 1;
@@ -955,7 +1010,6 @@ impl<'b> StreamParser<'b> {
             return Err(self.err(Cond::PolicyViolation, "XML declaration too long", tok_start));
         }
         let decl = &self.buf[tok_start..tok_end];
-        token::check_chars(decl).map_err(|e| self.tok_err(e, tok_start))?;
         token::complete(decl, token::xml_decl).map_err(|e| self.tok_err(e, tok_start))?;
         self.phase = Phase::Prolog { fresh: false };
         self.pos = tok_end;
@@ -968,7 +1022,7 @@ impl<'b> StreamParser<'b> {
     /// refused (RFC 6120 §11.1).
     fn bang(&mut self) -> Result<Step, XmlError> {
         let tok_start = self.pos;
-        let avail = &self.buf[tok_start..self.end];
+        let avail = &self.buf[tok_start..self.limit];
         const CDATA: &[u8] = b"<![CDATA[";
         const COMMENT: &[u8] = b"<!--";
         if avail.starts_with(COMMENT) {
@@ -1007,9 +1061,9 @@ impl<'b> StreamParser<'b> {
         let body = tok_start + CDATA.len();
         let mut from = self.scan.max(body);
         let close = loop {
-            match memchr::memchr(b'>', &self.buf[from..self.end]) {
+            match memchr::memchr(b'>', &self.buf[from..self.limit]) {
                 None => {
-                    self.scan = self.end;
+                    self.scan = self.limit;
                     return Ok(Step::More);
                 }
                 Some(k) => {
@@ -1021,7 +1075,6 @@ impl<'b> StreamParser<'b> {
                 }
             }
         };
-        token::check_chars(&self.buf[body..close]).map_err(|e| self.tok_err(e, body))?;
         self.pos = close + 3;
         self.scan = self.pos;
         Ok(Step::Continue)
