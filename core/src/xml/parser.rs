@@ -634,15 +634,18 @@ impl<'b> StreamParser<'b> {
 
     /// Checks a start tag's attributes: syntax, values, duplicates, count
     /// and namespace declarations. Calls `on_decl(prefix, value, at)` for
-    /// each `xmlns` / `xmlns:p` and returns the attribute names. Offsets are
-    /// relative to `attrs`.
+    /// each `xmlns` / `xmlns:p` and collects the attribute names in
+    /// `names`; returns whether any name other than a declaration has a
+    /// prefix (only then do prefixes need resolving). Offsets are relative
+    /// to `attrs`.
     fn check_attributes<'t>(
         &self,
         attrs: &'t [u8],
+        names: &mut Vec<&'t [u8], MAX_ATTRIBUTES>,
         mut on_decl: impl FnMut(Option<&'t [u8]>, &'t [u8], usize) -> Result<(), TokErr>,
-    ) -> Result<Vec<&'t [u8], MAX_ATTRIBUTES>, TokErr> {
-        let mut names: Vec<&'t [u8], MAX_ATTRIBUTES> = Vec::new();
+    ) -> Result<bool, TokErr> {
         let max = self.limits.max_attributes;
+        let mut prefixed = false;
         token::check_attributes(attrs, |a| {
             let at = token::offset_in(attrs, a.name);
             if names.len() >= max {
@@ -656,35 +659,38 @@ impl<'b> StreamParser<'b> {
                 // XML 1.0 §3.1, WFC: Unique Att Spec.
                 return Err(TokErr::new(Cond::NotWellFormed, "duplicate attribute", at));
             }
-            if token::split_qname(a.name).is_none() {
-                return Err(TokErr::new(
-                    Cond::NotWellFormed,
-                    "malformed qualified name",
-                    at,
-                ));
-            }
-            if a.name == b"xmlns" {
-                on_decl(None, a.value, at)?;
-            } else if let Some(p) = a.name.strip_prefix(b"xmlns:") {
-                // Namespaces in XML §3: prefixed declarations may not be
-                // empty, and the reserved prefixes keep their bindings.
-                if a.value.is_empty()
-                    || p == b"xmlns"
-                    || (p == b"xml") != (a.value == NS_XML.as_bytes())
-                {
+            match token::split_qname(a.name) {
+                None => {
                     return Err(TokErr::new(
                         Cond::NotWellFormed,
-                        "illegal namespace declaration",
+                        "malformed qualified name",
                         at,
-                    ));
+                    ))
                 }
-                on_decl(Some(p), a.value, at)?;
+                Some((None, b"xmlns")) => on_decl(None, a.value, at)?,
+                Some((Some(b"xmlns"), p)) => {
+                    // Namespaces in XML §3: prefixed declarations may not be
+                    // empty, and the reserved prefixes keep their bindings.
+                    if a.value.is_empty()
+                        || p == b"xmlns"
+                        || (p == b"xml") != (a.value == NS_XML.as_bytes())
+                    {
+                        return Err(TokErr::new(
+                            Cond::NotWellFormed,
+                            "illegal namespace declaration",
+                            at,
+                        ));
+                    }
+                    on_decl(Some(p), a.value, at)?;
+                }
+                Some((Some(_), _)) => prefixed = true,
+                Some((None, _)) => {}
             }
             // Cannot fail: the count was checked above.
             let _ = names.push(a.name);
             Ok(())
         })?;
-        Ok(names)
+        Ok(prefixed)
     }
 
     /// Checks the characters and splits a start tag; `base` is where its
@@ -705,8 +711,9 @@ impl<'b> StreamParser<'b> {
         let mut scope = StreamScope::new();
         let mut default_ns: Option<&[u8]> = None;
         let mut stream_prefix: Option<&[u8]> = None;
-        let names = self
-            .check_attributes(st.attrs, |prefix, value, at| {
+        let mut names = Vec::new();
+        let prefixed = self
+            .check_attributes(st.attrs, &mut names, |prefix, value, at| {
                 if value.contains(&b'&') {
                     return Err(TokErr::new(
                         Cond::InvalidNamespace,
@@ -789,7 +796,7 @@ impl<'b> StreamParser<'b> {
             Some(p) => p,
             None => return Err(self.err(Cond::PolicyViolation, "stream prefix too long", name_at)),
         };
-        for n in names {
+        for n in names.iter().filter(|_| prefixed) {
             if let Some((Some(p), _)) = token::split_qname(n) {
                 if p != b"xmlns" && scope.lookup(p).is_none() {
                     let at = base + token::offset_in(st.attrs, n);
@@ -797,7 +804,9 @@ impl<'b> StreamParser<'b> {
                 }
             }
         }
-        self.close_pending = st.empty;
+        let empty = st.empty;
+        drop(names);
+        self.close_pending = empty;
         self.scope = scope;
         self.phase = Phase::Stream;
         self.depth = 0;
@@ -823,8 +832,9 @@ impl<'b> StreamParser<'b> {
         let unit = self.unit;
         let in_scope = self.decls.len();
         let mut new_decls: Vec<PrefixDecl, MAX_PREFIX_DECLS> = Vec::new();
-        let names = self
-            .check_attributes(st.attrs, |prefix, value, at| {
+        let mut names = Vec::new();
+        let prefixed = self
+            .check_attributes(st.attrs, &mut names, |prefix, value, at| {
                 if value.contains(&b'&') {
                     return Err(TokErr::new(
                         Cond::InvalidNamespace,
@@ -879,7 +889,7 @@ impl<'b> StreamParser<'b> {
                 ));
             }
         }
-        for n in names {
+        for n in names.iter().filter(|_| prefixed) {
             if let Some((Some(p), _)) = token::split_qname(n) {
                 if p != b"xmlns" && !bound(p) {
                     let at = base + token::offset_in(st.attrs, n);
@@ -888,6 +898,7 @@ impl<'b> StreamParser<'b> {
             }
         }
         let empty = st.empty;
+        drop(names);
         for d in new_decls {
             // Capacity checked when the declarations were collected.
             let _ = self.decls.push(d);

@@ -464,26 +464,33 @@ fn att_value(s: &[u8]) -> PResult<'_, &[u8]> {
 }
 
 /// The next attribute of an attributes text (`(S Attribute)* S?`), or
-/// `None` at its end.
+/// `None` at its end. Every tag goes through here, so the white space and
+/// `=` around the value are matched by hand rather than by combinators.
 pub(crate) fn next_attribute(s: &[u8]) -> PResult<'_, Option<RawAttr<'_>>> {
-    let (rest, sp) = space0(s)?;
-    if rest.is_empty() {
-        return Ok((rest, None));
+    let skip_space = |mut i: usize| {
+        while s.get(i).is_some_and(|b| is_xml_space(*b)) {
+            i += 1;
+        }
+        i
+    };
+    let i = skip_space(0);
+    if i == s.len() {
+        return Ok((&[], None));
     }
-    if sp.is_empty() {
+    if i == 0 {
         return fail(
-            rest,
+            s,
             Cond::NotWellFormed,
             "attributes not separated by white space",
         );
     }
-    let (rest, n) = must(name(rest), rest, "expected an attribute name")?;
-    let (rest, _) = must(
-        delimited(space0, ch('='), space0).parse(rest),
-        rest,
-        "attribute without '='",
-    )?;
-    let (rest, v) = att_value(rest)?;
+    let (rest, n) = must(name(&s[i..]), &s[i..], "expected an attribute name")?;
+    let j = skip_space(s.len() - rest.len());
+    if s.get(j) != Some(&b'=') {
+        return fail(&s[j..], Cond::NotWellFormed, "attribute without '='");
+    }
+    let k = skip_space(j + 1);
+    let (rest, v) = att_value(&s[k..])?;
     Ok((rest, Some(RawAttr { name: n, value: v })))
 }
 
