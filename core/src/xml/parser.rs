@@ -213,6 +213,10 @@ pub struct StreamParser<'b> {
     /// Start of the top-level element being read (or of the pending
     /// top-level token).
     unit: usize,
+    /// The top-level element's name length and where its start tag ends
+    /// (relative to `unit`), handed to its view.
+    root_name_len: u32,
+    root_tag_end: u32,
     /// Name offset (relative to `unit`) of each open element.
     open: Vec<u32, MAX_DEPTH>,
     decls: Vec<PrefixDecl, MAX_PREFIX_DECLS>,
@@ -252,6 +256,8 @@ impl<'b> StreamParser<'b> {
             limits,
             depth: 0,
             unit: 0,
+            root_name_len: 0,
+            root_tag_end: 0,
             open: Vec::new(),
             decls: Vec::new(),
             scope: StreamScope::new(),
@@ -367,9 +373,12 @@ impl<'b> StreamParser<'b> {
                 &self.buf[from..to],
                 self.scope.default_ns,
             )),
-            Found::Element { from, to } => {
-                Event::Element(Element::root(&self.buf[from..to], &self.scope))
-            }
+            Found::Element { from, to } => Event::Element(Element::root(
+                &self.buf[from..to],
+                &self.scope,
+                self.root_name_len as usize,
+                self.root_tag_end as usize,
+            )),
             Found::Close => Event::StreamClose,
         }))
     }
@@ -898,10 +907,15 @@ impl<'b> StreamParser<'b> {
             }
         }
         let empty = st.empty;
+        let name_len = st.name.len() as u32;
         drop(names);
-        for d in new_decls {
+        if depth == 1 {
+            self.root_name_len = name_len;
+            self.root_tag_end = (tok_end - unit) as u32;
+        }
+        for d in &new_decls {
             // Capacity checked when the declarations were collected.
-            let _ = self.decls.push(d);
+            let _ = self.decls.push(*d);
         }
         self.pos = tok_end;
         self.scan = tok_end;

@@ -96,6 +96,10 @@ pub struct Element<'a> {
     doc: &'a [u8],
     /// Where this element's start tag begins in `doc`.
     at: usize,
+    /// The qualified name.
+    qname: &'a str,
+    /// Where the start tag ends (after its `>`), in `doc`.
+    tag_end: usize,
     /// The default namespace in scope at this element's parent.
     inherited_ns: &'a str,
     scope: &'a StreamScope,
@@ -112,35 +116,54 @@ struct Head<'a> {
 }
 
 impl<'a> Element<'a> {
-    pub(crate) fn root(doc: &'a [u8], scope: &'a StreamScope) -> Self {
+    /// The top-level element `doc`, whose start tag's name is `name_len`
+    /// bytes long and which ends at `tag_end`: the parser knows both.
+    pub(crate) fn root(
+        doc: &'a [u8],
+        scope: &'a StreamScope,
+        name_len: usize,
+        tag_end: usize,
+    ) -> Self {
         Element {
             doc,
             at: 0,
+            qname: utf8(doc.get(1..1 + name_len).unwrap_or_default()),
+            tag_end,
             inherited_ns: scope.default_ns.as_str(),
             scope,
             depth: 0,
         }
     }
 
+    /// The element whose start tag begins at `at`, below `parent`.
+    fn at(parent: &Element<'a>, at: usize) -> Self {
+        let doc = parent.doc;
+        let (qname, tag_end) = match next_tok(doc, at) {
+            Some((Tok::Start { .. }, end)) => {
+                match token::start_tag(doc.get(at..end).unwrap_or_default()) {
+                    Ok((_, st)) => (utf8(st.name), end),
+                    Err(_) => ("", doc.len()),
+                }
+            }
+            _ => ("", doc.len()),
+        };
+        Element {
+            at,
+            qname,
+            tag_end,
+            ..*parent
+        }
+    }
+
     fn head(&self) -> Head<'a> {
-        let fallback = Head {
-            qname: "",
-            attrs: &[],
-            empty: true,
-            content: self.doc.len(),
-        };
-        let Some((Tok::Start { .. }, end)) = next_tok(self.doc, self.at) else {
-            return fallback;
-        };
-        let tag = self.doc.get(self.at..end).unwrap_or_default();
-        match token::start_tag(tag) {
-            Ok((_, st)) => Head {
-                qname: utf8(st.name),
-                attrs: st.attrs,
-                empty: st.empty,
-                content: end,
-            },
-            Err(_) => fallback,
+        let empty = self.tag_end >= 2 && self.doc.get(self.tag_end - 2) == Some(&b'/');
+        let attrs_from = self.at + 1 + self.qname.len();
+        let attrs_to = self.tag_end.saturating_sub(if empty { 2 } else { 1 });
+        Head {
+            qname: self.qname,
+            attrs: self.doc.get(attrs_from..attrs_to).unwrap_or_default(),
+            empty,
+            content: self.tag_end,
         }
     }
 
@@ -207,7 +230,7 @@ impl<'a> Element<'a> {
             pos = next;
         }
         for &a in starts.iter().take(depth.min(self.depth as usize)).rev() {
-            let anc = Element { at: a, ..*self };
+            let anc = Element::at(self, a);
             if let Some(ns) = anc.declared_prefix(prefix) {
                 return Some(ns);
             }
@@ -334,10 +357,7 @@ impl<'a> Iterator for Children<'a> {
                     } else {
                         skip_content(doc, next)
                     };
-                    return Some(Element {
-                        at: pos,
-                        ..self.parent
-                    });
+                    return Some(Element::at(&self.parent, pos));
                 }
             }
         }
