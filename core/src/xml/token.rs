@@ -135,25 +135,28 @@ pub(crate) fn check_chars(b: &[u8]) -> (usize, Option<TokErr>) {
             )),
         )
     };
-    // C0 controls other than tab, line feed, carriage return: eight bytes
-    // at a time; the lowest flagged byte of a word is exact.
+    // C0 controls other than tab, line feed, carriage return: 32 bytes per
+    // branch while none is flagged, byte by byte in a flagged block.
     let mut i = 0;
     while i < text.len() {
-        if let Some(chunk) = text.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let w = u64::from_le_bytes(w);
-            let flagged = w.wrapping_sub(LO * 0x20) & !w & HI;
-            if flagged == 0 {
-                i += 8;
+        if let Some(block) = text.get(i..i + 32) {
+            let mut any = 0;
+            for chunk in block.chunks_exact(8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                let w = u64::from_le_bytes(w);
+                any |= w.wrapping_sub(LO * 0x20) & !w & HI;
+            }
+            if any == 0 {
+                i += 32;
                 continue;
             }
-            i += (flagged.trailing_zeros() / 8) as usize;
         }
-        if text[i] < 0x20 && !matches!(text[i], b'\t' | b'\n' | b'\r') {
-            return not_char(i);
+        let end = text.len().min(i + 32);
+        if let Some(j) = text[i..end].iter().position(|c| *c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) {
+            return not_char(i + j);
         }
-        i += 1;
+        i = end;
     }
     // U+FFFE and U+FFFF (EF BF BE, EF BF BF).
     for i in memchr::memchr_iter(0xEF, text) {
