@@ -668,7 +668,7 @@ impl<'b> StreamParser<'b> {
                 // XML 1.0 §3.1, WFC: Unique Att Spec.
                 return Err(TokErr::new(Cond::NotWellFormed, "duplicate attribute", at));
             }
-            match token::split_qname(a.name) {
+            match a.qname {
                 None => {
                     return Err(TokErr::new(
                         Cond::NotWellFormed,
@@ -757,7 +757,7 @@ impl<'b> StreamParser<'b> {
             })
             .map_err(|e| self.tok_err(e, base))?;
         let name_at = tok_start + 1;
-        let Some((prefix, local)) = token::split_qname(st.name) else {
+        let Some((prefix, local)) = st.qname else {
             return Err(self.err(Cond::NotWellFormed, "malformed qualified name", name_at));
         };
         // RFC 6120 §4.8.1 / §4.8.5: the stream element is qualified by
@@ -880,7 +880,7 @@ impl<'b> StreamParser<'b> {
                 })
                 || self.scope.lookup(p).is_some()
         };
-        let Some((prefix, _)) = token::split_qname(st.name) else {
+        let Some((prefix, _)) = st.qname else {
             return Err(self.err(
                 Cond::NotWellFormed,
                 "malformed qualified name",

@@ -153,7 +153,10 @@ pub(crate) fn check_chars(b: &[u8]) -> (usize, Option<TokErr>) {
             }
         }
         let end = text.len().min(i + 32);
-        if let Some(j) = text[i..end].iter().position(|c| *c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) {
+        if let Some(j) = text[i..end]
+            .iter()
+            .position(|c| *c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+        {
             return not_char(i + j);
         }
         i = end;
@@ -381,7 +384,9 @@ static NAME_BYTE: [bool; 256] = {
     let mut i = 0;
     while i < 128 {
         let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':');
+        // ':' is a name character too, but the scanner handles it apart
+        // to note where the prefix ends.
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
         i += 1;
     }
     t
@@ -389,54 +394,80 @@ static NAME_BYTE: [bool; 256] = {
 
 #[inline]
 fn is_ascii_name_byte(b: u8) -> bool {
-    NAME_BYTE[b as usize]
+    NAME_BYTE[b as usize] || b == b':'
 }
 
-/// An XML `Name` (XML 1.0 §2.3; colons are checked by [`split_qname`]):
-/// ASCII name characters take a fast path, others the full rule.
-pub(crate) fn name(s: &[u8]) -> PResult<'_, &[u8]> {
-    let mut end = match s.first() {
-        Some(c) if c.is_ascii_alphabetic() || *c == b'_' || *c == b':' => 1,
+/// A qualified name split into (prefix, local part), or `None` when it is
+/// a `Name` but not a `QName` (Namespaces in XML §3-§4).
+pub(crate) type QName<'a> = Option<(Option<&'a [u8]>, &'a [u8])>;
+
+/// Scans an XML `Name` (XML 1.0 §2.3) at the start of `s`, splitting it as
+/// a qualified name on the way: ASCII name characters take a table-driven
+/// fast path, others the full rule. `None` when no name starts here.
+fn scan_name(s: &[u8]) -> Option<(usize, QName<'_>)> {
+    let mut end = match s.first()? {
+        c if c.is_ascii_alphabetic() || *c == b'_' || *c == b':' => 1,
         _ => match first_char(s) {
             Some((c, n)) if is_name_start_char(c) => n,
-            _ => return mismatch(s, "expected a name"),
+            _ => return None,
         },
     };
+    let mut colon = (s[0] == b':').then_some(0);
+    let mut colons = colon.is_some() as u8;
     loop {
         while end < s.len() && NAME_BYTE[s[end] as usize] {
             end += 1;
         }
-        match s
-            .get(end..)
-            .filter(|r| r.first().is_some_and(|b| *b >= 0x80))
-            .and_then(first_char)
-        {
-            Some((c, n)) if is_name_char(c) => end += n,
+        match s.get(end) {
+            Some(b':') => {
+                colon = colon.or(Some(end));
+                colons = colons.saturating_add(1);
+                end += 1;
+            }
+            Some(b) if *b >= 0x80 => match first_char(&s[end..]) {
+                Some((c, n)) if is_name_char(c) => end += n,
+                _ => break,
+            },
             _ => break,
         }
     }
-    Ok((&s[end..], &s[..end]))
+    let q = &s[..end];
+    let split = match colon {
+        None => Some((None, q)),
+        Some(c) if colons == 1 && c > 0 && c + 1 < end => {
+            let local = &q[c + 1..];
+            first_char(local)
+                .filter(|(ch, _)| is_name_start_char(*ch))
+                .map(|_| (Some(&q[..c]), local))
+        }
+        Some(_) => None,
+    };
+    Some((end, split))
+}
+
+/// An XML `Name` (XML 1.0 §2.3).
+pub(crate) fn name(s: &[u8]) -> PResult<'_, &[u8]> {
+    match scan_name(s) {
+        Some((n, _)) => Ok((&s[n..], &s[..n])),
+        None => mismatch(s, "expected a name"),
+    }
 }
 
 /// Splits a qualified name into (prefix, local part), checking Namespaces in
 /// XML §3 (`QName ::= (NCName ':')? NCName`).
-pub(crate) fn split_qname(q: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
-    // Names are short: a plain loop beats a vector search here.
-    let Some(i) = q.iter().position(|b| *b == b':') else {
-        return Some((None, q));
-    };
-    let (p, l) = (&q[..i], &q[i + 1..]);
-    if p.is_empty() || l.is_empty() || l.contains(&b':') {
-        return None;
+pub(crate) fn split_qname(q: &[u8]) -> QName<'_> {
+    match scan_name(q) {
+        Some((n, split)) if n == q.len() => split,
+        _ => None,
     }
-    let (c, _) = first_char(l)?;
-    is_name_start_char(c).then_some((Some(p), l))
 }
 
 /// One attribute: name, raw (still escaped) value between the quotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawAttr<'a> {
     pub name: &'a [u8],
+    /// `name` split as a qualified name.
+    pub qname: QName<'a>,
     pub value: &'a [u8],
 }
 
@@ -487,14 +518,24 @@ pub(crate) fn next_attribute(s: &[u8]) -> PResult<'_, Option<RawAttr<'_>>> {
             "attributes not separated by white space",
         );
     }
-    let (rest, n) = must(name(&s[i..]), &s[i..], "expected an attribute name")?;
-    let j = skip_space(s.len() - rest.len());
+    let Some((len, qname)) = scan_name(&s[i..]) else {
+        return fail(&s[i..], Cond::NotWellFormed, "expected an attribute name");
+    };
+    let n = &s[i..i + len];
+    let j = skip_space(i + len);
     if s.get(j) != Some(&b'=') {
         return fail(&s[j..], Cond::NotWellFormed, "attribute without '='");
     }
     let k = skip_space(j + 1);
     let (rest, v) = att_value(&s[k..])?;
-    Ok((rest, Some(RawAttr { name: n, value: v })))
+    Ok((
+        rest,
+        Some(RawAttr {
+            name: n,
+            qname,
+            value: v,
+        }),
+    ))
 }
 
 /// The head of a start tag: its name, the text holding the attributes
@@ -502,6 +543,8 @@ pub(crate) fn next_attribute(s: &[u8]) -> PResult<'_, Option<RawAttr<'_>>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StartTag<'a> {
     pub name: &'a [u8],
+    /// `name` split as a qualified name.
+    pub qname: QName<'a>,
     /// Everything between the name and the closing `>` / `/>`.
     pub attrs: &'a [u8],
     pub empty: bool,
@@ -511,7 +554,10 @@ pub(crate) struct StartTag<'a> {
 /// attributes text. The attributes are checked by walking them.
 pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
     let (rest, _) = ch('<').parse(s)?;
-    let (rest, n) = must(name(rest), rest, "expected an element name")?;
+    let Some((len, qname)) = scan_name(rest) else {
+        return fail(rest, Cond::NotWellFormed, "expected an element name");
+    };
+    let (n, rest) = rest.split_at(len);
     let (attrs, empty) = match rest {
         [a @ .., b'/', b'>'] => (a, true),
         [a @ .., b'>'] => (a, false),
@@ -521,6 +567,7 @@ pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
         &[],
         StartTag {
             name: n,
+            qname,
             attrs,
             empty,
         },
