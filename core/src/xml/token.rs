@@ -553,7 +553,9 @@ pub(crate) struct StartTag<'a> {
 /// Splits a whole start tag `<name attrs... >` or `.../>` into its name and
 /// attributes text. The attributes are checked by walking them.
 pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
-    let (rest, _) = ch('<').parse(s)?;
+    let Some(rest) = s.strip_prefix(b"<") else {
+        return mismatch(s, "expected a start tag");
+    };
     let Some((len, qname)) = scan_name(rest) else {
         return fail(rest, Cond::NotWellFormed, "expected an element name");
     };
@@ -576,10 +578,20 @@ pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
 
 /// Parses a whole end tag `</name S?>` and returns the name.
 pub(crate) fn end_tag(s: &[u8]) -> PResult<'_, &[u8]> {
-    let (rest, n) = preceded(tag(&b"</"[..]), name).parse(s)?;
-    let (rest, _) = space0(rest)?;
-    let (rest, _) = must(ch('>').parse(rest), rest, "malformed end tag")?;
-    Ok((rest, n))
+    let Some(rest) = s.strip_prefix(b"</") else {
+        return mismatch(s, "expected an end tag");
+    };
+    let Some((len, _)) = scan_name(rest) else {
+        return fail(rest, Cond::NotWellFormed, "expected an element name");
+    };
+    let mut i = len;
+    while rest.get(i).is_some_and(|b| is_xml_space(*b)) {
+        i += 1;
+    }
+    match rest.get(i) {
+        Some(b'>') => Ok((&rest[i + 1..], &rest[..len])),
+        _ => fail(&rest[i..], Cond::NotWellFormed, "malformed end tag"),
+    }
 }
 
 /// Iterates over the attributes text of a checked [`StartTag`]; stops at
