@@ -655,6 +655,9 @@ impl<'b> StreamParser<'b> {
     ) -> Result<bool, TokErr> {
         let max = self.limits.max_attributes;
         let mut prefixed = false;
+        // A 64-bit Bloom filter of the names seen: most tags then need no
+        // name comparison at all to rule out duplicates.
+        let mut seen = 0u64;
         token::check_attributes(attrs, |a| {
             let at = token::offset_in(attrs, a.name);
             if names.len() >= max {
@@ -664,7 +667,12 @@ impl<'b> StreamParser<'b> {
                     at,
                 ));
             }
-            if names.contains(&a.name) {
+            let first = a.name.first().copied().unwrap_or(0) as u32;
+            let last = a.name.last().copied().unwrap_or(0) as u32;
+            let bit = 1u64 << ((a.name.len() as u32).wrapping_mul(7) ^ first ^ last.rotate_left(3)) % 64;
+            let maybe_seen = seen & bit != 0;
+            seen |= bit;
+            if maybe_seen && names.contains(&a.name) {
                 // XML 1.0 §3.1, WFC: Unique Att Spec.
                 return Err(TokErr::new(Cond::NotWellFormed, "duplicate attribute", at));
             }
