@@ -669,7 +669,8 @@ impl<'b> StreamParser<'b> {
             }
             let first = a.name.first().copied().unwrap_or(0) as u32;
             let last = a.name.last().copied().unwrap_or(0) as u32;
-            let bit = 1u64 << ((a.name.len() as u32).wrapping_mul(7) ^ first ^ last.rotate_left(3)) % 64;
+            let bit = 1u64
+                << (((a.name.len() as u32).wrapping_mul(7) ^ first ^ last.rotate_left(3)) % 64);
             let maybe_seen = seen & bit != 0;
             seen |= bit;
             if maybe_seen && names.contains(&a.name) {
