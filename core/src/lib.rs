@@ -13,4 +13,5 @@ extern crate std;
 
 pub mod error;
 pub mod jid;
+pub mod stanza;
 pub mod xml;
