@@ -14,4 +14,5 @@ extern crate std;
 pub mod error;
 pub mod jid;
 pub mod stanza;
+pub mod stream;
 pub mod xml;
