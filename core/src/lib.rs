@@ -11,8 +11,11 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod client;
 pub mod error;
 pub mod jid;
+pub mod sasl;
 pub mod stanza;
 pub mod stream;
+pub mod time;
 pub mod xml;

@@ -10,7 +10,7 @@ mod iq;
 mod message;
 mod presence;
 
-pub use error::{ErrorCondition, ErrorType, StanzaError};
+pub use error::{ErrorCondition, ErrorType, StanzaError, NS_STANZAS};
 pub use iq::{Iq, IqType};
 pub use message::{Message, MessageType};
 pub use presence::{Presence, PresenceType, Show};

@@ -2,37 +2,8 @@
 //! client negotiates or honours.
 
 use super::ns;
+pub use crate::sasl::ChannelBindingType;
 use crate::xml::{Element, Text, NS_STREAM};
-
-/// A channel-binding type a server can verify (XEP-0440).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ChannelBindingType {
-    /// `tls-exporter` (RFC 9266), for TLS 1.3.
-    TlsExporter,
-    /// `tls-server-end-point` (RFC 5929 §4).
-    TlsServerEndPoint,
-    /// `tls-unique` (RFC 5929 §3), TLS 1.2 only.
-    TlsUnique,
-}
-
-impl ChannelBindingType {
-    /// The name on the wire.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ChannelBindingType::TlsExporter => "tls-exporter",
-            ChannelBindingType::TlsServerEndPoint => "tls-server-end-point",
-            ChannelBindingType::TlsUnique => "tls-unique",
-        }
-    }
-
-    /// The type named `name`, if known.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Self::TlsExporter, Self::TlsServerEndPoint, Self::TlsUnique]
-            .into_iter()
-            .find(|t| t.as_str() == name)
-    }
-}
 
 /// A checked `<stream:features/>`.
 #[derive(Debug, Clone, Copy)]

@@ -204,6 +204,9 @@ pub struct StreamParser<'b> {
     quote: u8,
     /// Bytes before this may go once the caller is done with the event.
     release: Option<usize>,
+    /// The last top-level element handed out, while it is still in the
+    /// buffer (until the next call to `next`).
+    current: Option<(usize, usize)>,
     /// Stream offset of `buf[0]`, for error reports.
     base: u64,
     phase: Phase,
@@ -251,6 +254,7 @@ impl<'b> StreamParser<'b> {
             scan: 0,
             quote: NO_QUOTE_TRACKING,
             release: None,
+            current: None,
             base: 0,
             phase: Phase::Prolog { fresh: true },
             limits,
@@ -383,7 +387,22 @@ impl<'b> StreamParser<'b> {
         }))
     }
 
+    /// The top-level element the last call to [`next`](Self::next) handed
+    /// out, again: it stays in the buffer until the next call to `next`,
+    /// `receive_buffer`, `feed` or `restart`. A session layer uses this to
+    /// look at an element, act on it, and then hand it to its own caller.
+    pub fn current(&self) -> Option<Element<'_>> {
+        let (from, to) = self.current?;
+        Some(Element::root(
+            &self.buf[from..to],
+            &self.scope,
+            self.root_name_len as usize,
+            self.root_tag_end as usize,
+        ))
+    }
+
     fn apply_release(&mut self) {
+        self.current = None;
         if let Some(r) = self.release.take() {
             self.start = self.start.max(r);
         }
@@ -950,6 +969,7 @@ impl<'b> StreamParser<'b> {
 
     fn complete_unit(&mut self, to: usize) -> Step {
         let from = self.unit;
+        self.current = Some((from, to));
         self.release = Some(to);
         self.open.clear();
         self.decls.clear();

@@ -1,0 +1,1215 @@
+//! The initiating side of a client-to-server session (RFC 6120, RFC 6121):
+//! a sans-IO state machine from stream open to polite close.
+//!
+//! The adapter owns the socket, the TLS library and the clock; the
+//! [`Client`] owns nothing but its state and works in the caller's buffers.
+//! The loop an adapter writes:
+//!
+//! ```ignore
+//! loop {
+//!     match client.poll(now())? {
+//!         Output::Transmit(unit) => socket.write_all(unit)?,   // one whole unit
+//!         Output::StartTls => { tls.handshake()?; client.tls_established(tls.binding()); }
+//!         Output::Event(event) => app.handle(event),
+//!         Output::Wait(deadline) => {
+//!             let n = socket.read_until(client.receive_buffer(), deadline)?;
+//!             client.commit(n, now());                          // 0 = timed out
+//!         }
+//!         Output::Closed => break,
+//!     }
+//! }
+//! ```
+//!
+//! Negotiation (stream header, STARTTLS, SASL, bind) lives in
+//! `negotiation.rs`, top to bottom in RFC order; what happens once the
+//! session is ready lives in `session.rs`.
+
+mod iq;
+mod negotiation;
+mod session;
+mod tx;
+
+pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
+
+use crate::error::{StreamErrorCondition, XmlError};
+use crate::jid::{Jid, JidBuf};
+use crate::stanza::{ErrorCondition, Iq, Message, Presence, Show, StanzaError};
+use crate::time::Instant;
+use crate::xml::{Element, StreamParser, WriteError, Writer};
+use core::fmt;
+use core::time::Duration;
+use heapless::{Deque, String};
+use iq::{Pending, PendingIqs, Purpose};
+use tx::{QueueError, TxQueue};
+
+/// Longest bound JID the client keeps (RFC 6120 §7.6.1 allows 3071 bytes;
+/// servers assign resources far shorter).
+pub const MAX_BOUND_JID_LEN: usize = 192;
+
+/// How the stream is protected (RFC 6120 §5, XEP-0368).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TlsPolicy {
+    /// Negotiate STARTTLS, and stop if the server does not offer it: this
+    /// is what defends against STARTTLS stripping (RFC 6120 §5.3.1).
+    Required,
+    /// The adapter opened the connection with TLS already (XEP-0368); no
+    /// STARTTLS. The adapter calls [`Client::tls_established`] before the
+    /// first poll.
+    Direct,
+    /// Use STARTTLS when offered, go on in plaintext when not. Only for
+    /// tests and closed networks: a network attacker can strip the offer.
+    InsecureAllowPlaintext,
+}
+
+/// Keeping an idle stream alive and noticing when it died (RFC 6120
+/// §4.6.1, XEP-0199 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Keepalive {
+    /// Nothing.
+    Off,
+    /// A single space after `idle` without sending anything.
+    Whitespace {
+        /// How long without sending before a space goes out.
+        idle: Duration,
+    },
+    /// An XEP-0199 ping to the server after `idle` without receiving
+    /// anything; no answer within `timeout` is a dead connection.
+    Ping {
+        /// How long without receiving before a ping goes out.
+        idle: Duration,
+        /// How long the answer may take.
+        timeout: Duration,
+    },
+}
+
+/// The identity the client answers XEP-0030 disco#info with.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'c> {
+    /// The category, e.g. `client`.
+    pub category: &'c str,
+    /// The type, e.g. `bot`, `pc`, `phone`.
+    pub kind: &'c str,
+    /// A human-readable name.
+    pub name: &'c str,
+}
+
+/// The configuration of a session.
+#[derive(Debug, Clone)]
+pub struct Config<'c> {
+    /// The account: `local@domain`, optionally with the resource to ask
+    /// for (RFC 6120 §7.6: the server may assign another).
+    pub jid: Jid<'c>,
+    /// The password, for SCRAM and PLAIN.
+    pub password: Option<&'c str>,
+    /// A SCRAM salted password cached from an earlier login (see
+    /// [`Client::salted_password`]): no PBKDF2 when it still matches what
+    /// the server sends, so a microcontroller logs in fast.
+    pub scram_cache: Option<&'c crate::sasl::scram::SaltedPassword>,
+    /// Transport security.
+    pub tls: TlsPolicy,
+    /// Whether PLAIN may be used over a stream without TLS (never by
+    /// default: it sends the password in the clear).
+    pub allow_plain_without_tls: bool,
+    /// Whether SASL ANONYMOUS may be used.
+    pub anonymous: bool,
+    /// Whether SASL EXTERNAL (a client certificate, XEP-0178) may be used.
+    pub external: bool,
+    /// The highest SCRAM iteration count accepted: a hostile server cannot
+    /// make the client burn more CPU than this (RFC 7677 §4 asks at least
+    /// 4096; the floor is fixed there).
+    pub max_scram_iterations: u32,
+    /// `xml:lang` of the stream (RFC 6120 §4.7.4).
+    pub lang: &'c str,
+    /// How long an iq request may wait for its answer.
+    pub iq_timeout: Duration,
+    /// How long the whole negotiation may take, from the first byte to
+    /// ready.
+    pub negotiation_timeout: Duration,
+    /// How long to wait for the server's `</stream:stream>` after ours.
+    pub close_timeout: Duration,
+    /// Keepalive policy once ready.
+    pub keepalive: Keepalive,
+    /// The disco#info identity (XEP-0030 §3.1).
+    pub identity: Identity<'c>,
+    /// Features to list in disco#info besides the ones the core handles.
+    pub features: &'c [&'c str],
+    /// Namespaces of iq get/set payloads the application answers; requests
+    /// in any other namespace are answered `service-unavailable` by the
+    /// core (RFC 6120 §8.4).
+    pub iq_namespaces: &'c [&'c str],
+}
+
+impl<'c> Config<'c> {
+    /// Defaults for `jid` with `password`: TLS required, PLAIN only over
+    /// TLS, 30 s iq timeout, 60 s negotiation, 5 s close, pings after 60 s
+    /// of silence.
+    pub fn new(jid: Jid<'c>, password: &'c str) -> Self {
+        Config {
+            jid,
+            password: Some(password),
+            scram_cache: None,
+            tls: TlsPolicy::Required,
+            allow_plain_without_tls: false,
+            anonymous: false,
+            external: false,
+            max_scram_iterations: 600_000,
+            lang: "en",
+            iq_timeout: Duration::from_secs(30),
+            negotiation_timeout: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(5),
+            keepalive: Keepalive::Ping {
+                idle: Duration::from_secs(60),
+                timeout: Duration::from_secs(30),
+            },
+            identity: Identity {
+                category: "client",
+                kind: "bot",
+                name: "picoxmpp",
+            },
+            features: &[],
+            iq_namespaces: &[],
+        }
+    }
+}
+
+/// Who is at fault for an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Fault {
+    /// The caller used the API wrongly or asked for something impossible.
+    Local,
+    /// The server (or someone between) sent something refused.
+    Remote,
+    /// A buffer or table the caller sized is full.
+    Resource,
+    /// The connection went quiet or away.
+    Transport,
+}
+
+/// Why the session failed, or why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server's XML broke RFC 6120 (the condition was sent back).
+    Xml(XmlError),
+    /// The server ended the stream with an error (RFC 6120 §4.9). For
+    /// `see-other-host`, [`Client::see_other_host`] says where to reconnect
+    /// (RFC 6120 §4.9.3.19).
+    StreamError(StreamErrorCondition),
+    /// TLS is required but the server did not offer STARTTLS.
+    TlsNotOffered,
+    /// The server answered `<starttls/>` with `<failure/>` (RFC 6120
+    /// §5.4.2.2).
+    StartTlsFailed,
+    /// No SASL mechanism both sides support is acceptable.
+    NoAcceptableMechanism,
+    /// The server refused authentication (RFC 6120 §6.5).
+    AuthenticationFailed(crate::sasl::SaslFailure),
+    /// SASL failed on the client side: the server misbehaved.
+    Sasl(crate::sasl::SaslError),
+    /// Resource binding failed (RFC 6120 §7.6.2).
+    BindFailed(ErrorCondition),
+    /// The server sent something the negotiation does not allow here.
+    Protocol(&'static str),
+    /// No answer in time.
+    Timeout(&'static str),
+    /// The server closed the stream.
+    ClosedByServer,
+    /// The command needs a ready session.
+    NotReady,
+    /// The session is closed or closing.
+    Closed,
+    /// The transmit buffer has no room for this now: drain it (poll) and
+    /// retry. `needed` is the unit's size.
+    TransmitBufferFull {
+        /// Size of the unit.
+        needed: usize,
+    },
+    /// The stanza is larger than the server accepts (XEP-0478) or than the
+    /// transmit buffer can ever hold.
+    TooLarge {
+        /// The stanza's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many iq requests are outstanding.
+    TooManyPendingIqs,
+    /// A value cannot be written as XML (a character XML 1.0 forbids) or
+    /// an address is not a valid JID.
+    InvalidInput(&'static str),
+}
+
+/// Longest host name kept from a `see-other-host` error.
+pub const MAX_HOST_LEN: usize = 255;
+
+impl ClientError {
+    /// Who is at fault.
+    pub fn fault(&self) -> Fault {
+        match self {
+            ClientError::NotReady | ClientError::Closed | ClientError::InvalidInput(_) => {
+                Fault::Local
+            }
+            ClientError::TransmitBufferFull { .. }
+            | ClientError::TooLarge { .. }
+            | ClientError::TooManyPendingIqs => Fault::Resource,
+            ClientError::Timeout(_) | ClientError::ClosedByServer => Fault::Transport,
+            _ => Fault::Remote,
+        }
+    }
+
+    /// Whether the session survives this error (a refused command), as
+    /// opposed to being over.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NotReady
+                | ClientError::TransmitBufferFull { .. }
+                | ClientError::TooLarge { .. }
+                | ClientError::TooManyPendingIqs
+                | ClientError::InvalidInput(_)
+        )
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Xml(e) => write!(f, "the server sent bad XML: {e}"),
+            ClientError::StreamError(condition) => {
+                write!(f, "stream error from the server: {condition}")
+            }
+            ClientError::TlsNotOffered => {
+                f.write_str("TLS is required but the server does not offer STARTTLS")
+            }
+            ClientError::StartTlsFailed => f.write_str("the server refused STARTTLS"),
+            ClientError::NoAcceptableMechanism => {
+                f.write_str("no acceptable SASL mechanism in common with the server")
+            }
+            ClientError::AuthenticationFailed(c) => {
+                write!(f, "authentication failed: {}", c.as_str())
+            }
+            ClientError::Sasl(e) => write!(f, "SASL: {e}"),
+            ClientError::BindFailed(c) => write!(f, "resource binding failed: {}", c.as_str()),
+            ClientError::Protocol(what) => write!(f, "protocol violation by the server: {what}"),
+            ClientError::Timeout(what) => write!(f, "timed out waiting for {what}"),
+            ClientError::ClosedByServer => f.write_str("the server closed the stream"),
+            ClientError::NotReady => f.write_str("the session is not ready yet"),
+            ClientError::Closed => f.write_str("the session is closed"),
+            ClientError::TransmitBufferFull { needed } => {
+                write!(
+                    f,
+                    "the transmit buffer is full ({needed} bytes needed): poll, then retry"
+                )
+            }
+            ClientError::TooLarge { size, limit } => {
+                write!(f, "stanza of {size} bytes exceeds the limit of {limit}")
+            }
+            ClientError::TooManyPendingIqs => {
+                f.write_str("too many iq requests are waiting for answers")
+            }
+            ClientError::InvalidInput(what) => write!(f, "invalid input: {what}"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+/// What the adapter must do next; see the module docs for the loop.
+#[derive(Debug)]
+pub enum Output<'a> {
+    /// Write these bytes, all of them, in one write if possible, then poll
+    /// again. It is one whole top-level unit.
+    Transmit(&'a [u8]),
+    /// Run the TLS handshake on the connection now (the server sent
+    /// `<proceed/>`), then call [`Client::tls_established`].
+    StartTls,
+    /// Something happened.
+    Event(Event<'a>),
+    /// Nothing to do until bytes arrive or this instant passes: read into
+    /// [`Client::receive_buffer`] until then, and [`Client::commit`].
+    Wait(Option<Instant>),
+    /// The session is over; drop the connection.
+    Closed,
+}
+
+/// Something that happened in the session. Events that carry stanzas
+/// borrow the receive buffer until the next poll.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Negotiation is done: the session is bound to `jid` (RFC 6120 §7.6.1:
+    /// the resource may not be the one asked for).
+    Ready {
+        /// The full JID.
+        jid: Jid<'a>,
+    },
+    /// A message.
+    Message(Message<'a>),
+    /// A presence.
+    Presence(Presence<'a>),
+    /// An iq get or set for one of [`Config::iq_namespaces`]: answer with
+    /// [`Client::reply_iq`] or [`Client::reply_iq_error`].
+    IqRequest(Iq<'a>),
+    /// The result of an iq request this client sent.
+    IqResult {
+        /// The request's id.
+        id: IqId,
+        /// The payload, if any.
+        payload: Option<Element<'a>>,
+    },
+    /// The error answer to an iq request this client sent.
+    IqError {
+        /// The request's id.
+        id: IqId,
+        /// The stanza error.
+        error: Option<StanzaError<'a>>,
+    },
+    /// No answer to an iq request in time.
+    IqTimeout {
+        /// The request's id.
+        id: IqId,
+    },
+    /// A roster push from the server (RFC 6121 §2.1.6), already
+    /// acknowledged: the `<query/>` with its item.
+    RosterPush(Element<'a>),
+    /// The stream is closed both ways: the session is over.
+    Closed,
+}
+
+/// Events that borrow nothing, queued until the next polls.
+#[derive(Debug, Clone)]
+enum Queued {
+    Ready,
+    IqTimeout(IqId),
+    Closed,
+}
+
+/// Where the session is. Each variant names what it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Nothing sent yet.
+    Start,
+    /// Our header sent; waiting for the server's.
+    AwaitHeader,
+    /// Waiting for `<stream:features/>`.
+    AwaitFeatures,
+    /// `<starttls/>` sent; waiting for `<proceed/>` (RFC 6120 §5.4.2).
+    AwaitProceed,
+    /// `<proceed/>` received: the adapter must run TLS.
+    StartTls,
+    /// Waiting for the adapter's TLS handshake.
+    AwaitTls,
+    /// SASL exchange under way (RFC 6120 §6.4).
+    Sasl,
+    /// Bind request sent (RFC 6120 §7).
+    AwaitBind,
+    /// Legacy session request sent.
+    AwaitSession,
+    /// Stanzas flow.
+    Ready,
+    /// Our `</stream:stream>` sent; waiting for the server's (RFC 6120
+    /// §4.4).
+    Closing,
+    /// Over.
+    Closed,
+}
+
+/// Channel-binding data the adapter extracted after the TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsBinding<'t> {
+    /// No channel binding available.
+    None,
+    /// `tls-exporter` (RFC 9266), TLS 1.3: 32 bytes exported with label
+    /// "EXPORTER-Channel-Binding" and no context.
+    Exporter(&'t [u8]),
+    /// `tls-server-end-point` (RFC 5929 §4): the hash of the server
+    /// certificate.
+    ServerEndPoint(&'t [u8]),
+    /// Both, when the adapter can give both.
+    Both {
+        /// `tls-exporter` data.
+        exporter: &'t [u8],
+        /// `tls-server-end-point` data.
+        server_end_point: &'t [u8],
+    },
+}
+
+/// Longest channel-binding data kept (a SHA-512 certificate hash).
+const MAX_CB_LEN: usize = 64;
+
+/// The client (see the module docs).
+pub struct Client<'b, 'c, R> {
+    config: Config<'c>,
+    rng: R,
+    parser: StreamParser<'b>,
+    tx: TxQueue<'b>,
+    state: State,
+    /// TLS is on (after STARTTLS or direct TLS).
+    tls: bool,
+    cb_exporter: heapless::Vec<u8, MAX_CB_LEN>,
+    cb_endpoint: heapless::Vec<u8, MAX_CB_LEN>,
+    /// SASL success seen: the stream was restarted authenticated.
+    authenticated: bool,
+    sasl: negotiation::SaslState,
+    /// The SCRAM salted password of the last login, for the caller to cache.
+    salted_password: Option<crate::sasl::scram::SaltedPassword>,
+    bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
+    iqs: PendingIqs,
+    id_prefix: [u8; 6],
+    id_counter: u32,
+    /// The server's XEP-0478 stanza size limit.
+    server_max_stanza: Option<u32>,
+    /// Session started, last byte sent and received.
+    started: Instant,
+    last_tx: Instant,
+    last_rx: Instant,
+    /// A keepalive ping is outstanding.
+    ping_outstanding: bool,
+    close_deadline: Option<Instant>,
+    queued: Deque<Queued, 4>,
+    /// The error the session failed with; every call returns it.
+    failed: Option<ClientError>,
+    /// Session requires the legacy session step.
+    need_session: bool,
+    /// The host a `see-other-host` stream error named.
+    see_other_host: Option<String<MAX_HOST_LEN>>,
+}
+
+impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
+    /// A client for `config`, working in `rx` (received bytes; its size
+    /// bounds the largest stanza it can receive) and `tx` (units waiting
+    /// to be written), drawing nonces and ids from `rng`.
+    pub fn new(config: Config<'c>, rx: &'b mut [u8], tx: &'b mut [u8], mut rng: R) -> Self {
+        let mut id_prefix = [0u8; 6];
+        const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        for b in id_prefix.iter_mut() {
+            *b = ALPHABET[(rng.next_u32() % 32) as usize];
+        }
+        Client {
+            config,
+            rng,
+            parser: StreamParser::new(rx),
+            tx: TxQueue::new(tx),
+            state: State::Start,
+            tls: false,
+            cb_exporter: heapless::Vec::new(),
+            cb_endpoint: heapless::Vec::new(),
+            authenticated: false,
+            sasl: negotiation::SaslState::None,
+            salted_password: None,
+            bound: None,
+            iqs: PendingIqs::default(),
+            id_prefix,
+            id_counter: 0,
+            server_max_stanza: None,
+            started: Instant::ZERO,
+            last_tx: Instant::ZERO,
+            last_rx: Instant::ZERO,
+            ping_outstanding: false,
+            close_deadline: None,
+            queued: Deque::new(),
+            failed: None,
+            need_session: false,
+            see_other_host: None,
+        }
+    }
+
+    // -- getters ---------------------------------------------------------
+
+    /// The bound full JID, once ready.
+    pub fn jid(&self) -> Option<Jid<'_>> {
+        self.bound.as_ref().map(|j| j.as_jid())
+    }
+
+    /// Whether stanzas can be sent.
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Ready && self.failed.is_none()
+    }
+
+    /// The SCRAM salted password of this login, once authenticated: store
+    /// it and pass it as [`Config::scram_cache`] next time.
+    pub fn salted_password(&self) -> Option<&crate::sasl::scram::SaltedPassword> {
+        self.salted_password.as_ref()
+    }
+
+    /// Whether the stream is protected by TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Where to reconnect, after [`ClientError::StreamError`] with
+    /// `see-other-host` (RFC 6120 §4.9.3.19): a domain, IPv4 or bracketed
+    /// IPv6 address, optionally with `:port`, as the server sent it.
+    pub fn see_other_host(&self) -> Option<&str> {
+        self.see_other_host.as_deref()
+    }
+
+    /// The error the session failed with, if it did.
+    pub fn error(&self) -> Option<&ClientError> {
+        self.failed.as_ref()
+    }
+
+    // -- input -------------------------------------------------------------
+
+    /// The free part of the receive buffer: read bytes into it, then call
+    /// [`commit`](Self::commit).
+    pub fn receive_buffer(&mut self) -> &mut [u8] {
+        self.parser.receive_buffer()
+    }
+
+    /// `n` bytes were read into [`receive_buffer`](Self::receive_buffer) at
+    /// `now` (0 when a read timed out: timers are checked at the next
+    /// poll).
+    pub fn commit(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.parser.commit(n);
+            self.last_rx = now;
+        }
+    }
+
+    /// Copies as much of `data` as fits into the receive buffer and commits
+    /// it; returns how many bytes were taken (poll, then offer the rest).
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> usize {
+        let n = self.parser.feed(data);
+        if n > 0 {
+            self.last_rx = now;
+        }
+        n
+    }
+
+    /// The adapter finished the TLS handshake (after [`Output::StartTls`],
+    /// or before the first poll with [`TlsPolicy::Direct`]), with the
+    /// channel-binding data it could extract.
+    pub fn tls_established(&mut self, binding: TlsBinding<'_>) {
+        self.tls = true;
+        let (exp, end) = match binding {
+            TlsBinding::None => (None, None),
+            TlsBinding::Exporter(e) => (Some(e), None),
+            TlsBinding::ServerEndPoint(s) => (None, Some(s)),
+            TlsBinding::Both {
+                exporter,
+                server_end_point,
+            } => (Some(exporter), Some(server_end_point)),
+        };
+        self.cb_exporter = exp
+            .and_then(|e| heapless::Vec::from_slice(e).ok())
+            .unwrap_or_default();
+        self.cb_endpoint = end
+            .and_then(|e| heapless::Vec::from_slice(e).ok())
+            .unwrap_or_default();
+        if self.state == State::AwaitTls {
+            // RFC 6120 §5.4.3.3: a new stream over the TLS layer.
+            self.parser.restart();
+            self.state = State::Start;
+        }
+    }
+
+    // -- commands ------------------------------------------------------------
+
+    /// Sends a message; returns its id.
+    pub fn send_message(
+        &mut self,
+        to: Jid<'_>,
+        kind: crate::stanza::MessageType,
+        body: &str,
+    ) -> Result<IqId, ClientError> {
+        self.ready()?;
+        let id = self.next_id();
+        let kind = kind.as_str();
+        let to_s = to.as_str();
+        self.queue_stanza(|w| {
+            w.start_element("message")?;
+            w.attr("to", to_s)?;
+            w.attr("type", kind)?;
+            w.attr("id", id.as_str())?;
+            w.start_element("body")?;
+            w.text(body)?;
+            w.end_element("body")?;
+            w.end_element("message")
+        })?;
+        Ok(id)
+    }
+
+    /// Sends a whole stanza the caller built (any top-level element in
+    /// `jabber:client`: a message with extensions, a directed presence...).
+    /// `write` gets a writer positioned at the top level.
+    pub fn send_raw(
+        &mut self,
+        write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
+    ) -> Result<(), ClientError> {
+        self.ready()?;
+        self.queue_stanza(write)
+    }
+
+    /// Broadcasts presence (RFC 6121 §4.2): available with optional
+    /// `show`, `status` and `priority`.
+    pub fn set_presence(
+        &mut self,
+        show: Option<Show>,
+        status: Option<&str>,
+        priority: i8,
+    ) -> Result<(), ClientError> {
+        self.ready()?;
+        let mut prio = String::<4>::new();
+        let _ = fmt::write(&mut prio, format_args!("{priority}"));
+        self.queue_stanza(|w| {
+            w.start_element("presence")?;
+            if let Some(s) = show {
+                w.start_element("show")?;
+                w.text(s.as_str())?;
+                w.end_element("show")?;
+            }
+            if let Some(s) = status {
+                w.start_element("status")?;
+                w.text(s)?;
+                w.end_element("status")?;
+            }
+            if priority != 0 {
+                w.start_element("priority")?;
+                w.text(&prio)?;
+                w.end_element("priority")?;
+            }
+            w.end_element("presence")
+        })
+    }
+
+    /// Sends a presence of `kind` to `to`: a subscription request or answer
+    /// (RFC 6121 §3), or a directed presence.
+    pub fn send_presence_to(
+        &mut self,
+        to: Jid<'_>,
+        kind: crate::stanza::PresenceType,
+    ) -> Result<(), ClientError> {
+        self.ready()?;
+        let to_s = to.as_str();
+        self.queue_stanza(|w| {
+            w.start_element("presence")?;
+            w.attr("to", to_s)?;
+            if let Some(t) = kind.as_str() {
+                w.attr("type", t)?;
+            }
+            w.end_element("presence")
+        })
+    }
+
+    /// Sends an iq get or set to `to` (`None`: the account's server) with a
+    /// payload written by `payload`; returns its id. The answer comes back
+    /// as [`Event::IqResult`], [`Event::IqError`] or [`Event::IqTimeout`].
+    pub fn send_iq(
+        &mut self,
+        to: Option<Jid<'_>>,
+        kind: crate::stanza::IqType,
+        payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
+        now: Instant,
+    ) -> Result<IqId, ClientError> {
+        self.ready()?;
+        if !kind.is_request() {
+            return Err(ClientError::InvalidInput(
+                "send_iq sends get or set; answer requests with reply_iq",
+            ));
+        }
+        self.request(to, kind, payload, now, Purpose::Application)
+    }
+
+    /// Answers an [`Event::IqRequest`] with a result: `to` and `id` are the
+    /// request's `from` and `id`; `payload` writes the result's child, if
+    /// any (`|_| Ok(())` for an empty result).
+    pub fn reply_iq(
+        &mut self,
+        to: Option<&str>,
+        id: &str,
+        payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
+    ) -> Result<(), ClientError> {
+        self.ready()?;
+        self.queue_stanza(|w| {
+            w.start_element("iq")?;
+            w.attr("type", "result")?;
+            if let Some(to) = to {
+                w.attr("to", to)?;
+            }
+            w.attr("id", id)?;
+            payload(w)?;
+            w.end_element("iq")
+        })
+    }
+
+    /// Answers an [`Event::IqRequest`] with a stanza error (RFC 6120 §8.3).
+    pub fn reply_iq_error(
+        &mut self,
+        to: Option<&str>,
+        id: &str,
+        condition: ErrorCondition,
+    ) -> Result<(), ClientError> {
+        self.ready()?;
+        self.queue_iq_error(to, id, condition)
+    }
+
+    /// Fetches the roster (RFC 6121 §2.1.3), with the version the caller
+    /// has cached if the server supports versioning (RFC 6121 §2.6).
+    pub fn request_roster(
+        &mut self,
+        version: Option<&str>,
+        now: Instant,
+    ) -> Result<IqId, ClientError> {
+        self.send_iq(
+            None,
+            crate::stanza::IqType::Get,
+            |w| {
+                w.start_element("query")?;
+                w.ns(NS_ROSTER)?;
+                if let Some(v) = version {
+                    w.attr("ver", v)?;
+                }
+                w.end_element("query")
+            },
+            now,
+        )
+    }
+
+    /// Adds or updates a roster item (RFC 6121 §2.3), or removes it
+    /// (`remove`, RFC 6121 §2.5).
+    pub fn set_roster_item(
+        &mut self,
+        jid: Jid<'_>,
+        name: Option<&str>,
+        remove: bool,
+        now: Instant,
+    ) -> Result<IqId, ClientError> {
+        let j = jid.bare();
+        let mut buf = [0u8; MAX_TRACKED_JID_LEN];
+        let j = copy_str(&mut buf, j.as_str())?;
+        self.send_iq(
+            None,
+            crate::stanza::IqType::Set,
+            |w| {
+                w.start_element("query")?;
+                w.ns(NS_ROSTER)?;
+                w.start_element("item")?;
+                w.attr("jid", j)?;
+                if remove {
+                    w.attr("subscription", "remove")?;
+                } else if let Some(n) = name {
+                    w.attr("name", n)?;
+                }
+                w.end_element("item")?;
+                w.end_element("query")
+            },
+            now,
+        )
+    }
+
+    /// Ends the session politely (RFC 6121 §4.5.1, RFC 6120 §4.4):
+    /// unavailable presence, then `</stream:stream>`, then waits (up to
+    /// [`Config::close_timeout`]) for the server's.
+    pub fn close(&mut self, now: Instant) -> Result<(), ClientError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.state {
+            State::Closing | State::Closed => return Ok(()),
+            State::Ready => {
+                self.queue_unit(|b| {
+                    let mut w = Writer::new(b);
+                    w.start_element("presence")?;
+                    w.attr("type", "unavailable")?;
+                    w.end_element("presence")?;
+                    w.finish()
+                })?;
+            }
+            _ => {}
+        }
+        self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
+        self.state = State::Closing;
+        self.close_deadline = Some(now + self.config.close_timeout);
+        Ok(())
+    }
+
+    // -- output ------------------------------------------------------------
+
+    /// What to do next: bytes to transmit first, then events, then how long
+    /// to wait. Call it after every input or command until it returns
+    /// [`Output::Wait`] or [`Output::Closed`].
+    pub fn poll(&mut self, now: Instant) -> Result<Output<'_>, ClientError> {
+        self.tx.pop_sent();
+        // A failure may have queued our stream error and close: those go
+        // out first, the error is returned once they are gone.
+        macro_rules! attempt {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(_) if !self.tx.is_empty() => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+        }
+        loop {
+            // 1. Bytes to send, even after a failure (the stream error and
+            // close we queued go out first).
+            if !self.tx.is_empty() {
+                self.last_tx = now;
+                return Ok(Output::Transmit(self.tx.front().unwrap_or_default()));
+            }
+            if let Some(e) = &self.failed {
+                return Err(e.clone());
+            }
+            // 2. Events that borrow nothing.
+            if let Some(q) = self.queued.pop_front() {
+                return Ok(match q {
+                    Queued::Ready => match self.bound.as_ref() {
+                        Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
+                        None => Output::Wait(None),
+                    },
+                    Queued::IqTimeout(id) => Output::Event(Event::IqTimeout { id }),
+                    Queued::Closed => {
+                        self.state = State::Closed;
+                        Output::Event(Event::Closed)
+                    }
+                });
+            }
+            match self.state {
+                State::Closed => return Ok(Output::Closed),
+                State::Start => {
+                    if self.started == Instant::ZERO {
+                        self.started = now;
+                    }
+                    if self.config.tls == TlsPolicy::Direct && !self.tls {
+                        return Err(self.fail(ClientError::InvalidInput(
+                            "direct TLS: call tls_established before the first poll",
+                        )));
+                    }
+                    attempt!(self.open_stream());
+                    continue;
+                }
+                State::StartTls => {
+                    self.state = State::AwaitTls;
+                    return Ok(Output::StartTls);
+                }
+                State::AwaitTls => return Ok(Output::Wait(self.negotiation_deadline())),
+                _ => {}
+            }
+            // 3. Timers.
+            if attempt!(self.check_timers(now)) {
+                continue;
+            }
+            // 4. Input.
+            match attempt!(self.step(now)) {
+                Step::Continue => continue,
+                Step::Wait => return Ok(Output::Wait(self.next_deadline())),
+                Step::Element(kind) => {
+                    // Every path returns here: the event borrows the
+                    // receive buffer.
+                    return Ok(match self.parser.current() {
+                        Some(el) => Output::Event(session::element_event(el, kind)),
+                        None => Output::Wait(None),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next instant at which the client has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut d = self.iqs.next_deadline();
+        let mut add = |t: Option<Instant>| {
+            d = match (d, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        add(self.close_deadline);
+        add(self.negotiation_deadline());
+        if self.state == State::Ready {
+            add(self.keepalive_deadline());
+        }
+        d
+    }
+
+    // -- internals -------------------------------------------------------
+
+    fn ready(&self) -> Result<(), ClientError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.state {
+            State::Ready => Ok(()),
+            State::Closing | State::Closed => Err(ClientError::Closed),
+            _ => Err(ClientError::NotReady),
+        }
+    }
+
+    fn negotiation_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Ready | State::Closing | State::Closed | State::Start => None,
+            _ => Some(self.started + self.config.negotiation_timeout),
+        }
+    }
+
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        match self.config.keepalive {
+            Keepalive::Off => None,
+            Keepalive::Whitespace { idle } => Some(self.last_tx + idle),
+            Keepalive::Ping { idle, .. } if !self.ping_outstanding => {
+                Some(self.last_rx.max(self.last_tx) + idle)
+            }
+            Keepalive::Ping { .. } => None,
+        }
+    }
+
+    /// Runs what is due at `now`; `true` when something was queued.
+    fn check_timers(&mut self, now: Instant) -> Result<bool, ClientError> {
+        if let Some(d) = self.negotiation_deadline() {
+            if now >= d {
+                return Err(self.fail(ClientError::Timeout("the negotiation to finish")));
+            }
+        }
+        if let Some(d) = self.close_deadline {
+            if now >= d {
+                // RFC 6120 §4.4: the server did not close in time; the
+                // session is over all the same.
+                self.close_deadline = None;
+                let _ = self.queued.push_back(Queued::Closed);
+                return Ok(true);
+            }
+        }
+        if let Some(p) = self.iqs.take_expired(now) {
+            match p.purpose {
+                Purpose::Application => {
+                    let _ = self.queued.push_back(Queued::IqTimeout(p.id));
+                    return Ok(true);
+                }
+                Purpose::Keepalive => {
+                    return Err(self.fail(ClientError::Timeout(
+                        "the server to answer a keepalive ping",
+                    )));
+                }
+                Purpose::Bind | Purpose::Session => {
+                    return Err(self.fail(ClientError::Timeout(
+                        "the server to answer resource binding",
+                    )));
+                }
+            }
+        }
+        if self.state == State::Ready {
+            if let Some(d) = self.keepalive_deadline() {
+                if now >= d {
+                    match self.config.keepalive {
+                        // RFC 6120 §4.6.1: whitespace between stanzas.
+                        Keepalive::Whitespace { .. } => {
+                            self.queue_unit(|b| crate::xml::escape(" ", false, b))?
+                        }
+                        Keepalive::Ping { timeout, .. } => {
+                            self.ping_outstanding = true;
+                            let to = self.config.jid.domain_jid();
+                            let mut buf = [0u8; MAX_TRACKED_JID_LEN];
+                            let to = Jid::parse(copy_str(&mut buf, to.as_str())?)
+                                .map_err(|_| ClientError::InvalidInput("domain"))?;
+                            let deadline = now + timeout;
+                            self.request_until(
+                                Some(to),
+                                crate::stanza::IqType::Get,
+                                |w| {
+                                    w.start_element("ping")?;
+                                    w.ns(NS_PING)?;
+                                    w.end_element("ping")
+                                },
+                                deadline,
+                                Purpose::Keepalive,
+                            )?;
+                        }
+                        Keepalive::Off => {}
+                    }
+                    self.last_tx = now;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Records a fatal error: every later call returns it.
+    fn fail(&mut self, e: ClientError) -> ClientError {
+        if self.failed.is_none() {
+            self.failed = Some(e.clone());
+        }
+        self.iqs.clear();
+        e
+    }
+
+    /// Records a fatal error after queueing our stream error and close
+    /// (RFC 6120 §4.9.1.1: the entity that detects it sends the error,
+    /// then closes the stream).
+    fn fail_with_stream_error(
+        &mut self,
+        condition: StreamErrorCondition,
+        e: ClientError,
+    ) -> ClientError {
+        let _ = self.queue_unit(|b| {
+            let mut w = Writer::new(b);
+            w.start_element("stream:error")?;
+            w.start_element(condition.as_str())?;
+            w.ns(crate::stream::ns::STREAMS)?;
+            w.end_element(condition.as_str())?;
+            w.end_element("stream:error")?;
+            w.finish()
+        });
+        let _ = self.queue_unit(crate::xml::StreamHeaderBuilder::write_close);
+        self.fail(e)
+    }
+
+    fn next_id(&mut self) -> IqId {
+        self.id_counter = self.id_counter.wrapping_add(1);
+        let mut id = IqId::new();
+        let prefix = core::str::from_utf8(&self.id_prefix).unwrap_or("px");
+        let _ = fmt::write(&mut id, format_args!("{prefix}{}", self.id_counter));
+        id
+    }
+
+    /// Queues one unit written by `write` into the transmit buffer.
+    fn queue_unit(
+        &mut self,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, WriteError>,
+    ) -> Result<(), ClientError> {
+        self.tx.push(write).map_err(|e| match e {
+            QueueError::Full { needed } if needed > self.tx.capacity() => ClientError::TooLarge {
+                size: needed,
+                limit: self.tx.capacity(),
+            },
+            QueueError::Full { needed } => ClientError::TransmitBufferFull { needed },
+            QueueError::Write(_) => ClientError::InvalidInput("a value XML cannot carry"),
+        })
+    }
+
+    /// Queues a stanza, refusing it if the server's XEP-0478 limit says it
+    /// would get the stream killed.
+    fn queue_stanza(
+        &mut self,
+        write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
+    ) -> Result<(), ClientError> {
+        let limit = self.server_max_stanza.map(|l| l as usize);
+        let mut too_large = None;
+        let r = self.queue_unit(|b| {
+            let mut w = Writer::new(b);
+            write(&mut w)?;
+            let n = w.finish()?;
+            if let Some(l) = limit.filter(|l| n > *l) {
+                too_large = Some((n, l));
+                // Nothing queued: report as a write error below.
+                return Err(WriteError::Unbalanced);
+            }
+            Ok(n)
+        });
+        if let Some((size, limit)) = too_large {
+            return Err(ClientError::TooLarge { size, limit });
+        }
+        r
+    }
+
+    fn queue_iq_error(
+        &mut self,
+        to: Option<&str>,
+        id: &str,
+        condition: ErrorCondition,
+    ) -> Result<(), ClientError> {
+        let ty = condition.default_type().as_str();
+        self.queue_unit(|b| {
+            let mut w = Writer::new(b);
+            w.start_element("iq")?;
+            w.attr("type", "error")?;
+            if let Some(to) = to {
+                w.attr("to", to)?;
+            }
+            w.attr("id", id)?;
+            w.start_element("error")?;
+            w.attr("type", ty)?;
+            w.start_element(condition.as_str())?;
+            w.ns(crate::stanza::NS_STANZAS)?;
+            w.end_element(condition.as_str())?;
+            w.end_element("error")?;
+            w.end_element("iq")?;
+            w.finish()
+        })
+    }
+
+    fn request(
+        &mut self,
+        to: Option<Jid<'_>>,
+        kind: crate::stanza::IqType,
+        payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
+        now: Instant,
+        purpose: Purpose,
+    ) -> Result<IqId, ClientError> {
+        let deadline = now + self.config.iq_timeout;
+        self.request_until(to, kind, payload, deadline, purpose)
+    }
+
+    fn request_until(
+        &mut self,
+        to: Option<Jid<'_>>,
+        kind: crate::stanza::IqType,
+        payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
+        deadline: Instant,
+        purpose: Purpose,
+    ) -> Result<IqId, ClientError> {
+        if self.iqs.is_full() {
+            return Err(ClientError::TooManyPendingIqs);
+        }
+        let tracked = match to {
+            Some(j) => Some(
+                JidBuf::try_from_jid(j)
+                    .map_err(|_| ClientError::InvalidInput("address too long to track"))?,
+            ),
+            None => None,
+        };
+        let id = self.next_id();
+        let kind_s = kind.as_str();
+        let to_s = to.map(|j| j.as_str());
+        let id_s = id.clone();
+        self.queue_stanza(|w| {
+            w.start_element("iq")?;
+            w.attr("type", kind_s)?;
+            if let Some(t) = to_s {
+                w.attr("to", t)?;
+            }
+            w.attr("id", id_s.as_str())?;
+            payload(w)?;
+            w.end_element("iq")
+        })?;
+        self.iqs.insert(Pending {
+            id: id.clone(),
+            to: tracked,
+            deadline,
+            purpose,
+        });
+        Ok(id)
+    }
+}
+
+/// What an element read in [`Client::poll`] becomes for the caller.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Handled inside; go on.
+    Continue,
+    /// No complete element: wait for bytes.
+    Wait,
+    /// Hand the current element out as this kind of event.
+    Element(session::Kind),
+}
+
+/// jabber:iq:roster (RFC 6121 §2).
+pub(crate) const NS_ROSTER: &str = "jabber:iq:roster";
+/// XEP-0199 ping.
+pub(crate) const NS_PING: &str = "urn:xmpp:ping";
+/// XEP-0030 disco#info.
+pub(crate) const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+
+/// Copies `s` into `buf`, so it outlives a borrow of the client.
+fn copy_str<'x>(buf: &'x mut [u8], s: &str) -> Result<&'x str, ClientError> {
+    let dst = buf
+        .get_mut(..s.len())
+        .ok_or(ClientError::InvalidInput("address too long"))?;
+    dst.copy_from_slice(s.as_bytes());
+    core::str::from_utf8(dst).map_err(|_| ClientError::InvalidInput("address"))
+}

@@ -1,0 +1,555 @@
+//! Stream negotiation, client side, top to bottom in the order of RFC 6120:
+//! open the stream (§4.7), read the features (§4.3), STARTTLS (§5.4), SASL
+//! (§6.4), restart, bind (§7), legacy session when required, ready.
+//!
+//! Every transition of the negotiation is in this file.
+
+use super::{
+    copy_str, iq::Purpose, Client, ClientError, Queued, State, Step, TlsPolicy, MAX_HOST_LEN,
+};
+use crate::error::StreamErrorCondition;
+use crate::jid::{Jid, JidBuf};
+use crate::sasl::{self, Capabilities, ChannelBinding, ChannelBindingTypes, Mechanism};
+use crate::stanza::{IqType, Stanza};
+use crate::stream::{ns, StreamError, StreamFeatures};
+use crate::time::Instant;
+use crate::xml::{self, ContentNamespace, StreamHeaderBuilder, Writer};
+use heapless::String;
+
+/// Where the SASL exchange is (RFC 6120 §6.4).
+#[derive(Debug)]
+// Kept inline on purpose: there is no allocator to box the SCRAM state.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum SaslState {
+    /// Not started, or over.
+    None,
+    /// A mechanism whose only step was the initial response (PLAIN,
+    /// EXTERNAL, ANONYMOUS): waiting for `<success/>` or `<failure/>`.
+    Single,
+    /// A SCRAM exchange.
+    Scram(sasl::scram::AnyScramClient),
+}
+
+/// What the features offer, copied out of the element.
+struct Offer {
+    starttls: Option<bool>,
+    sasl: bool,
+    mechanisms: heapless::Vec<Mechanism, 9>,
+    any_plus: bool,
+    cb_types: Option<ChannelBindingTypes>,
+    bind: bool,
+    session_required: bool,
+    max_stanza: Option<u32>,
+}
+
+impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
+    /// RFC 6120 §4.7: opens (or, after TLS and SASL, reopens) the stream.
+    pub(super) fn open_stream(&mut self) -> Result<(), ClientError> {
+        let domain = self.config.jid.domain();
+        // §4.7.1: `from` only once the stream is protected, where it does
+        // not leak the account to an eavesdropper.
+        let bare = self.config.jid.bare();
+        let mut buf = [0u8; super::MAX_TRACKED_JID_LEN * 2];
+        let from = match self.tls {
+            true => Some(copy_str(&mut buf, bare.as_str())?),
+            false => None,
+        };
+        let lang = self.config.lang;
+        let mut header = StreamHeaderBuilder::new(ContentNamespace::Client.as_str())
+            .to(domain)
+            .lang(lang);
+        if let Some(f) = from {
+            header = header.from(f);
+        }
+        self.queue_unit(|b| header.write_to(b))?;
+        self.state = State::AwaitHeader;
+        Ok(())
+    }
+
+    /// Reads one element or stream event and acts on it.
+    pub(super) fn step(&mut self, now: Instant) -> Result<Step, ClientError> {
+        let event = match self.parser.next() {
+            Ok(Some(e)) => e,
+            Ok(None) => return Ok(Step::Wait),
+            Err(e) => {
+                // RFC 6120 §4.9.1.1: tell the server what it did wrong.
+                let cond = e.condition;
+                return Err(self.fail_with_stream_error(cond, ClientError::Xml(e)));
+            }
+        };
+        match event {
+            xml::Event::StreamOpen(header) => {
+                if self.state != State::AwaitHeader {
+                    return Err(self.protocol("a stream header in the middle of the stream"));
+                }
+                // RFC 6120 §4.7.5: version 1.0 is needed for features.
+                if header.version_number().is_none_or(|(major, _)| major < 1) {
+                    return Err(self.fail_with_stream_error(
+                        StreamErrorCondition::UnsupportedVersion,
+                        ClientError::Protocol("the server does not speak XMPP 1.0"),
+                    ));
+                }
+                if header.content_namespace() != ContentNamespace::Client {
+                    return Err(self.fail_with_stream_error(
+                        StreamErrorCondition::InvalidNamespace,
+                        ClientError::Protocol("the server's stream is not jabber:client"),
+                    ));
+                }
+                self.state = State::AwaitFeatures;
+                Ok(Step::Continue)
+            }
+            xml::Event::StreamClose => self.on_stream_close(),
+            xml::Event::Element(_) => self.on_element(now),
+        }
+    }
+
+    /// RFC 6120 §4.4: the server closed its stream.
+    fn on_stream_close(&mut self) -> Result<Step, ClientError> {
+        if self.state == State::Closing {
+            self.close_deadline = None;
+            let _ = self.queued.push_back(Queued::Closed);
+            return Ok(Step::Continue);
+        }
+        // Close ours in turn, then report.
+        let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+        Err(self.fail(ClientError::ClosedByServer))
+    }
+
+    fn protocol(&mut self, what: &'static str) -> ClientError {
+        // A negotiation element out of place is not a stanza the server may
+        // send here (RFC 6120 §4.9.3.24 covers unknown first-level
+        // children; an out-of-order known one is a policy matter).
+        self.fail_with_stream_error(
+            StreamErrorCondition::UnsupportedStanzaType,
+            ClientError::Protocol(what),
+        )
+    }
+
+    fn on_element(&mut self, now: Instant) -> Result<Step, ClientError> {
+        let Some(el) = self.parser.current() else {
+            return Ok(Step::Continue);
+        };
+        // RFC 6120 §4.9: a stream error ends the stream in any state.
+        if let Some(se) = StreamError::from_element(el) {
+            let condition = se.condition();
+            let mut host = String::<MAX_HOST_LEN>::new();
+            if let Some(h) = se.see_other_host() {
+                if h.chunks().all(|c| host.push_str(c.as_str()).is_ok()) {
+                    self.see_other_host = Some(host);
+                }
+            }
+            let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+            return Err(self.fail(ClientError::StreamError(condition)));
+        }
+        match self.state {
+            State::AwaitFeatures => self.on_features(now),
+            State::AwaitProceed => {
+                if el.is("proceed", ns::TLS) {
+                    // RFC 6120 §5.4.3.3: bytes after <proceed/> would be
+                    // plaintext injected before the handshake.
+                    if self.parser.buffered() > 0 {
+                        return Err(self.protocol("data after <proceed/>"));
+                    }
+                    self.state = State::StartTls;
+                    Ok(Step::Continue)
+                } else if el.is("failure", ns::TLS) {
+                    // RFC 6120 §5.4.2.2: the server closes the stream.
+                    let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+                    Err(self.fail(ClientError::StartTlsFailed))
+                } else {
+                    Err(self.protocol("expected <proceed/> or <failure/>"))
+                }
+            }
+            State::Sasl => self.on_sasl(),
+            _ => self.on_stanza(now),
+        }
+    }
+
+    fn on_features(&mut self, now: Instant) -> Result<Step, ClientError> {
+        let Some(el) = self.parser.current() else {
+            return Ok(Step::Continue);
+        };
+        let Some(f) = StreamFeatures::from_element(el) else {
+            return Err(self.protocol("expected <stream:features/>"));
+        };
+        let mut offer = Offer {
+            starttls: f.starttls(),
+            sasl: f.has_sasl(),
+            mechanisms: heapless::Vec::new(),
+            any_plus: false,
+            cb_types: None,
+            bind: f.bind(),
+            session_required: f.session() == Some(true),
+            max_stanza: f.max_stanza_bytes(),
+        };
+        for m in f.mechanisms() {
+            let mut name = [0u8; 32];
+            let Ok(name) = m.decode_into(&mut name) else {
+                continue;
+            };
+            offer.any_plus |= name.ends_with("-PLUS");
+            if let Some(m) = Mechanism::from_name(name) {
+                let _ = offer.mechanisms.push(m);
+            }
+        }
+        offer.cb_types = f.channel_binding_types().map(|types| {
+            let mut set = ChannelBindingTypes::EMPTY;
+            for t in types {
+                set.insert(t);
+            }
+            set
+        });
+        if let Some(max) = offer.max_stanza {
+            self.server_max_stanza = Some(max);
+        }
+
+        // 1. TLS (RFC 6120 §5.3.1): first, when the stream is not
+        //    protected yet.
+        if !self.tls {
+            match (offer.starttls, self.config.tls) {
+                (Some(_), TlsPolicy::Required | TlsPolicy::InsecureAllowPlaintext) => {
+                    self.queue_unit(|b| {
+                        let mut w = Writer::new(b);
+                        w.start_element("starttls")?;
+                        w.ns(ns::TLS)?;
+                        w.end_element("starttls")?;
+                        w.finish()
+                    })?;
+                    self.state = State::AwaitProceed;
+                    return Ok(Step::Continue);
+                }
+                (None, TlsPolicy::Required | TlsPolicy::Direct) => {
+                    // The offer may have been stripped by an attacker.
+                    let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+                    return Err(self.fail(ClientError::TlsNotOffered));
+                }
+                (Some(true), TlsPolicy::Direct) | (None, TlsPolicy::InsecureAllowPlaintext) => {}
+                (Some(false), TlsPolicy::Direct) => {}
+            }
+        }
+        // 2. SASL (RFC 6120 §6), before anything else once TLS is done.
+        if !self.authenticated {
+            if !offer.sasl {
+                return Err(self.protocol("no SASL offered"));
+            }
+            return self.start_sasl(&offer);
+        }
+        // 3. Bind (RFC 6120 §7).
+        if offer.bind {
+            self.need_session = offer.session_required;
+            return self.bind(now);
+        }
+        Err(self.protocol("no resource binding offered after authentication"))
+    }
+
+    /// RFC 6120 §6.4.2: picks the mechanism and sends `<auth/>` with the
+    /// initial response.
+    fn start_sasl(&mut self, offer: &Offer) -> Result<Step, ClientError> {
+        let mut bindings: heapless::Vec<ChannelBinding<'_>, 2> = heapless::Vec::new();
+        if !self.cb_exporter.is_empty() {
+            let _ = bindings.push(ChannelBinding::TlsExporter(&self.cb_exporter));
+        }
+        if !self.cb_endpoint.is_empty() {
+            let _ = bindings.push(ChannelBinding::TlsServerEndPoint(&self.cb_endpoint));
+        }
+        let caps = Capabilities {
+            tls: self.tls,
+            channel_bindings: &bindings,
+            // RFC 9266 §3: tls-exporter is the type for TLS 1.3, the only
+            // version that gives exporter data here.
+            assume_tls_exporter: !self.cb_exporter.is_empty(),
+            password: self.config.password.is_some(),
+            external: self.config.external,
+            anonymous: self.config.anonymous,
+            plain_without_tls: self.config.allow_plain_without_tls,
+            allowed: None,
+        };
+        let mut names: heapless::Vec<&str, 10> =
+            offer.mechanisms.iter().map(|m| m.name()).collect();
+        if offer.any_plus && !offer.mechanisms.iter().any(|m| m.is_plus()) {
+            // A -PLUS this client does not know still counts (RFC 5802 §6).
+            let _ = names.push("X-UNKNOWN-PLUS");
+        }
+        let choice = match sasl::choose(names.iter().copied(), offer.cb_types, &caps) {
+            Ok(c) => c,
+            Err(_) => {
+                drop(bindings);
+                let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+                return Err(self.fail(ClientError::NoAcceptableMechanism));
+            }
+        };
+        let mechanism = choice.mechanism;
+        // The initial response, then base64 (RFC 6120 §6.4.2).
+        let mut raw = [0u8; 512];
+        let (len, state) = match mechanism {
+            Mechanism::Plain => {
+                let password = self.config.password.unwrap_or_default();
+                let user = self.config.jid.local().unwrap_or_default();
+                let n = sasl::plain::initial_response(&mut raw, None, user, password)
+                    .map_err(ClientError::Sasl)?;
+                (n, SaslState::Single)
+            }
+            // XEP-0178 §6: an empty response; the server takes the identity
+            // from the certificate.
+            Mechanism::External | Mechanism::Anonymous => (0, SaslState::Single),
+            _ => {
+                // RFC 5802 §5.1: a fresh nonce from a cryptographic RNG
+                // (18 bytes: 24 base64 characters).
+                let mut nonce = [0u8; 18];
+                self.rng.fill_bytes(&mut nonce);
+                let user = self.config.jid.local().unwrap_or_default();
+                let mut scram = sasl::scram::AnyScramClient::new(mechanism, choice.cbind)
+                    .map_err(ClientError::Sasl)?
+                    .with_max_iterations(self.config.max_scram_iterations);
+                let n = scram
+                    .client_first(&mut raw, user, None, &nonce)
+                    .map_err(ClientError::Sasl)?;
+                (n, SaslState::Scram(scram))
+            }
+        };
+        drop(bindings);
+        self.sasl = state;
+        self.send_sasl("auth", Some(mechanism.name()), &raw[..len])?;
+        self.state = State::Sasl;
+        Ok(Step::Continue)
+    }
+
+    /// Sends `<auth/>` or `<response/>` with `data` base64-encoded; an
+    /// empty initial response is `=` (RFC 6120 §6.4.2).
+    fn send_sasl(
+        &mut self,
+        name: &'static str,
+        mechanism: Option<&str>,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
+        let mut b64 = [0u8; 700];
+        let text = if data.is_empty() {
+            "="
+        } else {
+            use base64::Engine as _;
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(data, &mut b64)
+                .map_err(|_| ClientError::InvalidInput("SASL message too long"))?;
+            core::str::from_utf8(&b64[..n]).unwrap_or_default()
+        };
+        self.queue_unit(|b| {
+            let mut w = Writer::new(b);
+            w.start_element(name)?;
+            w.ns(ns::SASL)?;
+            if let Some(m) = mechanism {
+                w.attr("mechanism", m)?;
+            }
+            w.text(text)?;
+            w.end_element(name)?;
+            w.finish()
+        })
+    }
+
+    /// RFC 6120 §6.4.3-§6.4.6: challenges, success, failure.
+    fn on_sasl(&mut self) -> Result<Step, ClientError> {
+        let Some(el) = self.parser.current() else {
+            return Ok(Step::Continue);
+        };
+        if el.namespace() != ns::SASL {
+            return Err(self.protocol("a stanza during SASL"));
+        }
+        let mut decoded = [0u8; 512];
+        let name = el.name();
+        let data = match decode_b64(&el, &mut decoded) {
+            Ok(d) => d,
+            Err(()) => {
+                // RFC 6120 §6.4.5 incorrect-encoding is the server's word;
+                // a client aborts (§6.4.5) and gives up.
+                return Err(self.abort_sasl(ClientError::Protocol("SASL data that is not base64")));
+            }
+        };
+        let mut out = [0u8; 512];
+        match (name, &mut self.sasl) {
+            ("challenge", SaslState::Scram(scram)) => {
+                let credentials = match (self.config.scram_cache, self.config.password) {
+                    (Some(cached), Some(password)) => {
+                        sasl::scram::Credentials::CachedOrPassword { cached, password }
+                    }
+                    (Some(cached), None) => sasl::scram::Credentials::SaltedPassword(cached),
+                    (None, password) => {
+                        sasl::scram::Credentials::Password(password.unwrap_or_default())
+                    }
+                };
+                let n = match scram.handle_server_first(&mut out, data, credentials) {
+                    Ok(n) => n,
+                    Err(e) => return Err(self.abort_sasl(ClientError::Sasl(e))),
+                };
+                self.send_sasl("response", None, &out[..n])?;
+                Ok(Step::Continue)
+            }
+            ("success", state) => {
+                // RFC 6120 §6.4.6: additional data with success; for SCRAM
+                // it carries the server signature, which must verify
+                // (mutual authentication, RFC 5802 §5).
+                let verified = match state {
+                    SaslState::Scram(scram) => {
+                        let r = scram.handle_server_final(data).map_err(ClientError::Sasl);
+                        if r.is_ok() {
+                            self.salted_password = scram.salted_password_to_cache().cloned();
+                        }
+                        r
+                    }
+                    SaslState::Single => Ok(()),
+                    SaslState::None => Err(ClientError::Protocol("unsolicited <success/>")),
+                };
+                if let Err(e) = verified {
+                    let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+                    return Err(self.fail(e));
+                }
+                self.sasl = SaslState::None;
+                self.authenticated = true;
+                // RFC 6120 §6.4.6: restart the stream; bytes that already
+                // arrived belong to the new one.
+                self.parser.restart();
+                self.open_stream()?;
+                Ok(Step::Continue)
+            }
+            ("failure", _) => {
+                let condition = el
+                    .children()
+                    .find_map(|c| {
+                        (c.namespace() == ns::SASL)
+                            .then(|| sasl::SaslFailure::from_name(c.name()))
+                            .flatten()
+                    })
+                    .unwrap_or(sasl::SaslFailure::NotAuthorized);
+                self.sasl = SaslState::None;
+                // RFC 6120 §6.4.5: the client may retry; a library with one
+                // set of credentials does not, it reports.
+                let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+                Err(self.fail(ClientError::AuthenticationFailed(condition)))
+            }
+            ("challenge", _) => Err(self.abort_sasl(ClientError::Protocol(
+                "a challenge this mechanism does not have",
+            ))),
+            _ => Err(self.protocol("unexpected SASL element")),
+        }
+    }
+
+    /// RFC 6120 §6.4.5: `<abort/>`, then the error.
+    fn abort_sasl(&mut self, e: ClientError) -> ClientError {
+        let _ = self.queue_unit(|b| {
+            let mut w = Writer::new(b);
+            w.start_element("abort")?;
+            w.ns(ns::SASL)?;
+            w.end_element("abort")?;
+            w.finish()
+        });
+        let _ = self.queue_unit(StreamHeaderBuilder::write_close);
+        self.sasl = SaslState::None;
+        self.fail(e)
+    }
+
+    /// RFC 6120 §7.6.1: asks for the configured resource, or lets the
+    /// server assign one.
+    fn bind(&mut self, now: Instant) -> Result<Step, ClientError> {
+        let resource = self.config.jid.resource();
+        let mut res_buf = [0u8; 1024];
+        let resource = match resource {
+            Some(r) => Some(copy_str(&mut res_buf, r)?),
+            None => None,
+        };
+        self.request(
+            None,
+            IqType::Set,
+            |w| {
+                w.start_element("bind")?;
+                w.ns(ns::BIND)?;
+                if let Some(r) = resource {
+                    w.start_element("resource")?;
+                    w.text(r)?;
+                    w.end_element("resource")?;
+                }
+                w.end_element("bind")
+            },
+            now,
+            Purpose::Bind,
+        )?;
+        self.state = State::AwaitBind;
+        Ok(Step::Continue)
+    }
+
+    /// The answer to the bind request (RFC 6120 §7.6.2): the full JID, or
+    /// the error.
+    pub(super) fn on_bind_answer(&mut self, now: Instant) -> Result<Step, ClientError> {
+        let Some(el) = self.parser.current() else {
+            return Ok(Step::Continue);
+        };
+        let Some(Stanza::Iq(iq)) = Stanza::from_element(el) else {
+            return Err(self.protocol("expected the bind result"));
+        };
+        if iq.iq_type() == Some(IqType::Error) {
+            let cond = iq
+                .error()
+                .map(|e| e.condition())
+                .unwrap_or(crate::stanza::ErrorCondition::UndefinedCondition);
+            return Err(self.fail(ClientError::BindFailed(cond)));
+        }
+        let jid = iq
+            .payload("bind", ns::BIND)
+            .and_then(|b| b.child("jid", ns::BIND))
+            .map(|j| j.text());
+        let mut buf = [0u8; super::MAX_BOUND_JID_LEN];
+        let bound = jid
+            .and_then(|t| t.decode_into(&mut buf).ok())
+            .and_then(|s| Jid::parse(s).ok())
+            .filter(|j| j.is_full())
+            .and_then(|j| JidBuf::try_from_jid(j).ok());
+        let Some(bound) = bound else {
+            return Err(self.fail(ClientError::Protocol(
+                "the bind result carries no valid full JID",
+            )));
+        };
+        // RFC 6120 §7.6.1: the server may alter the resource, not the
+        // account.
+        if bound.as_jid().bare() != self.config.jid.bare() {
+            return Err(self.fail(ClientError::Protocol("the server bound another account")));
+        }
+        self.bound = Some(bound);
+        if self.need_session {
+            self.request(
+                None,
+                IqType::Set,
+                |w| {
+                    w.start_element("session")?;
+                    w.ns(ns::SESSION)?;
+                    w.end_element("session")
+                },
+                now,
+                Purpose::Session,
+            )?;
+            self.state = State::AwaitSession;
+        } else {
+            self.become_ready(now);
+        }
+        Ok(Step::Continue)
+    }
+
+    pub(super) fn become_ready(&mut self, now: Instant) {
+        self.state = State::Ready;
+        self.last_rx = now;
+        self.last_tx = now;
+        let _ = self.queued.push_back(Queued::Ready);
+    }
+}
+
+/// The base64 payload of a SASL element, decoded (`=` is empty, RFC 6120
+/// §6.4.2).
+fn decode_b64<'o>(el: &xml::Element<'_>, out: &'o mut [u8]) -> Result<&'o [u8], ()> {
+    let mut text = [0u8; 700];
+    let t = el.text().decode_into(&mut text).map_err(|_| ())?;
+    let t = t.trim();
+    if t.is_empty() || t == "=" {
+        return Ok(&out[..0]);
+    }
+    use base64::Engine as _;
+    let n = base64::engine::general_purpose::STANDARD
+        .decode_slice(t, out)
+        .map_err(|_| ())?;
+    Ok(&out[..n])
+}

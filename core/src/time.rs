@@ -1,0 +1,75 @@
+//! The caller's clock, as numbers: the core never reads a clock. The
+//! adapter passes `now` into every call that may start or check a timer,
+//! and the core answers with the next deadline.
+
+use core::ops::{Add, Sub};
+use core::time::Duration;
+
+/// A point in time on the caller's monotonic clock, in milliseconds since
+/// an origin the caller chooses (boot, process start...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Instant {
+    millis: u64,
+}
+
+impl Instant {
+    /// The origin of the caller's clock.
+    pub const ZERO: Instant = Instant { millis: 0 };
+
+    /// The instant `millis` milliseconds after the origin.
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant { millis }
+    }
+
+    /// Milliseconds since the origin.
+    pub const fn as_millis(self) -> u64 {
+        self.millis
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_millis(self.millis.saturating_sub(earlier.millis))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Instant {
+            millis: self.millis.saturating_add(ms),
+        }
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Instant {
+            millis: self.millis.saturating_sub(ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates() {
+        let t = Instant::from_millis(1000);
+        assert_eq!((t + Duration::from_secs(2)).as_millis(), 3000);
+        assert_eq!((t - Duration::from_secs(2)), Instant::ZERO);
+        assert_eq!((t + Duration::MAX).as_millis(), u64::MAX);
+        assert_eq!(
+            Instant::from_millis(5).saturating_duration_since(t),
+            Duration::ZERO
+        );
+        assert_eq!(
+            t.saturating_duration_since(Instant::from_millis(400)),
+            Duration::from_millis(600)
+        );
+    }
+}
