@@ -1,9 +1,25 @@
 //! picoxmpp: an XMPP library for embedded and systems code.
 //!
 //! `#![no_std]`, no allocator, sans-IO: bytes go in, bytes and events come
-//! out. This crate holds the protocol: the streaming restricted-XML parser
-//! and writer ([`xml`]), addresses ([`jid`]) and the RFC 6120 stream error
-//! conditions ([`error`]). Sockets, TLS and clocks belong to the adapters.
+//! out; the caller owns the buffers, the clock and the RNG. Sockets, TLS
+//! and timers belong to the adapters (`picoxmpp-std`, or a firmware's own
+//! loop); the loop an adapter writes is on [`client::Client`].
+//!
+//! The layers, bottom up:
+//!
+//! - [`xml`]: the streaming restricted-XML parser and writer of RFC 6120
+//!   §11, handing out each top-level element as a checked view;
+//! - [`jid`]: addresses (RFC 7622);
+//! - [`stanza`] and [`stream`]: typed views of stanzas, stream features and
+//!   errors (RFC 6120, RFC 6121);
+//! - [`sasl`]: SCRAM (RFC 5802, RFC 7677) with channel binding, PLAIN;
+//! - [`client`]: the session state machine, from stream open to close;
+//! - [`time`]: the caller's clock as numbers; [`error`]: the RFC 6120
+//!   stream error conditions.
+//!
+//! Features: `std` (vector instructions found at run time), `defmt`
+//! (formatting for firmware logs), `scram-sha256` and `scram-sha512` (on
+//! by default; off, SCRAM-SHA-1 alone keeps the firmware small).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

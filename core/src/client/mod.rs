@@ -3,22 +3,7 @@
 //!
 //! The adapter owns the socket, the TLS library and the clock; the
 //! [`Client`] owns nothing but its state and works in the caller's buffers.
-//! The loop an adapter writes:
-//!
-//! ```ignore
-//! loop {
-//!     match client.poll(now())? {
-//!         Output::Transmit(unit) => socket.write_all(unit)?,   // one whole unit
-//!         Output::StartTls => { tls.handshake()?; client.tls_established(tls.binding()); }
-//!         Output::Event(event) => app.handle(event),
-//!         Output::Wait(deadline) => {
-//!             let n = socket.read_until(client.receive_buffer(), deadline)?;
-//!             client.commit(n, now());                          // 0 = timed out
-//!         }
-//!         Output::Closed => break,
-//!     }
-//! }
-//! ```
+//! The loop an adapter writes is on [`Client`].
 //!
 //! Negotiation (stream header, STARTTLS, SASL, bind) lives in
 //! `negotiation.rs`, top to bottom in RFC order; what happens once the
@@ -440,7 +425,48 @@ pub enum TlsBinding<'t> {
 /// Longest channel-binding data kept (a SHA-512 certificate hash).
 const MAX_CB_LEN: usize = 64;
 
-/// The client (see the module docs).
+/// The client: one XMPP session, as a state machine.
+///
+/// Methods come in four kinds (after quinn-proto): getters; inputs
+/// ([`receive_buffer`](Self::receive_buffer) + [`commit`](Self::commit) or
+/// [`handle_input`](Self::handle_input), [`tls_established`](Self::tls_established));
+/// commands ([`send_message`](Self::send_message), [`set_presence`](Self::set_presence),
+/// [`send_iq`](Self::send_iq), [`reply_iq`](Self::reply_iq), [`close`](Self::close)...);
+/// and one output, [`poll`](Self::poll), to call after every input or
+/// command until it says to wait. The loop an adapter writes:
+///
+/// ```no_run
+/// use picoxmpp::client::{Client, Config, Output};
+/// use picoxmpp::{jid::Jid, time::Instant};
+/// use std::io::{Read, Write};
+/// # struct Rng;
+/// # impl rand_core::RngCore for Rng {
+/// #     fn next_u32(&mut self) -> u32 { 4 }
+/// #     fn next_u64(&mut self) -> u64 { 4 }
+/// #     fn fill_bytes(&mut self, d: &mut [u8]) { d.fill(4) }
+/// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { d.fill(4); Ok(()) }
+/// # }
+/// # impl rand_core::CryptoRng for Rng {}
+/// # fn now() -> Instant { Instant::ZERO }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut rx, mut tx) = ([0u8; 4096], [0u8; 2048]);
+/// let config = Config::new(Jid::parse("juliet@example.com")?, "secret");
+/// let mut client = Client::new(config, &mut rx, &mut tx, Rng /* a CryptoRng */);
+/// let mut socket = std::net::TcpStream::connect("example.com:5222")?;
+/// loop {
+///     match client.poll(now())? {
+///         Output::Transmit(unit) => socket.write_all(unit)?, // one whole unit per write
+///         Output::StartTls => todo!("TLS handshake, then client.tls_established(binding)"),
+///         Output::Event(event) => println!("{event:?}"),
+///         Output::Wait(_deadline) => {
+///             let n = socket.read(client.receive_buffer())?; // until the deadline at most
+///             client.commit(n, now());
+///         }
+///         Output::Closed => break,
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Client<'b, 'c, R> {
     config: Config<'c>,
     rng: R,

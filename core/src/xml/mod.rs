@@ -16,7 +16,7 @@ mod view;
 mod writer;
 
 pub use escape::escape;
-pub use parser::{ContentNamespace, Event, Limits, StreamParser};
+pub use parser::{ContentNamespace, Event, Limits, StreamParser, MAX_ATTRIBUTES, MAX_DEPTH};
 pub use view::{
     Attribute, Attributes, Children, Element, StreamHeader, Text, TextChunk, TextChunks,
 };
