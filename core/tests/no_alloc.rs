@@ -138,3 +138,168 @@ fn parser_writer_and_jids_allocate_nothing() {
     let (_, allocs) = watched(|| std::hint::black_box(vec![1u8; 10]));
     assert_eq!(allocs, 1);
 }
+
+mod session {
+    //! A whole client session (STARTTLS, SASL PLAIN, bind, stanzas both
+    //! ways, the core's own iq answers, close) allocates nothing either.
+
+    use super::watched;
+    use picoxmpp::client::{Client, Config, Event, Keepalive, Output, TlsBinding};
+    use picoxmpp::jid::Jid;
+    use picoxmpp::stanza::MessageType;
+    use picoxmpp::time::Instant;
+
+    struct Rng(u64);
+    impl rand_core::RngCore for Rng {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 11
+        }
+        fn fill_bytes(&mut self, d: &mut [u8]) {
+            d.iter_mut().for_each(|b| *b = self.next_u32() as u8)
+        }
+        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(d);
+            Ok(())
+        }
+    }
+    impl rand_core::CryptoRng for Rng {}
+
+    const HEADER: &str = "<stream:stream from='example.com' id='s1' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+
+    /// What one drive of the client saw, without allocating.
+    #[derive(Default)]
+    struct Seen {
+        sent_units: usize,
+        sent_bytes: usize,
+        ready: bool,
+        messages: usize,
+        closed: bool,
+        /// The id of the last iq sent, copied.
+        last_iq_id: [u8; 32],
+        last_iq_id_len: usize,
+    }
+
+    fn drive(c: &mut Client<'_, '_, Rng>, now: Instant, seen: &mut Seen) {
+        loop {
+            match c.poll(now).expect("no error") {
+                Output::Transmit(unit) => {
+                    seen.sent_units += 1;
+                    seen.sent_bytes += unit.len();
+                    if unit.starts_with(b"<iq") {
+                        let s = core::str::from_utf8(unit).unwrap();
+                        if let Some(id) = s.split("id='").nth(1).and_then(|r| r.split('\'').next())
+                        {
+                            seen.last_iq_id[..id.len()].copy_from_slice(id.as_bytes());
+                            seen.last_iq_id_len = id.len();
+                        }
+                    }
+                }
+                Output::StartTls => c.tls_established(TlsBinding::None),
+                Output::Event(Event::Ready { jid }) => {
+                    seen.ready = jid == Jid::parse("juliet@example.com/r1").unwrap()
+                }
+                Output::Event(Event::Message(m)) => {
+                    assert!(m.body().unwrap().eq_str("Wherefore art thou?"));
+                    seen.messages += 1;
+                }
+                Output::Event(Event::Closed) => seen.closed = true,
+                Output::Event(_) => {}
+                Output::Wait(_) => return,
+                Output::Closed => return,
+            }
+        }
+    }
+
+    fn feed(c: &mut Client<'_, '_, Rng>, now: Instant, seen: &mut Seen, data: &[u8]) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = c.handle_input(rest, now);
+            rest = &rest[n..];
+            drive(c, now, seen);
+        }
+    }
+
+    fn session(rx: &mut [u8], tx: &mut [u8]) -> Seen {
+        let mut config = Config::new(Jid::parse("juliet@example.com").unwrap(), "r0m30myr0m30");
+        config.keepalive = Keepalive::Off;
+        let mut c = Client::new(config, rx, tx, Rng(42));
+        let now = Instant::from_millis(1);
+        let mut seen = Seen::default();
+        drive(&mut c, now, &mut seen);
+        feed(&mut c, now, &mut seen, HEADER.as_bytes());
+        feed(&mut c, now, &mut seen, b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>");
+        feed(
+            &mut c,
+            now,
+            &mut seen,
+            b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+        );
+        feed(&mut c, now, &mut seen, HEADER.as_bytes());
+        feed(&mut c, now, &mut seen, b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+        feed(
+            &mut c,
+            now,
+            &mut seen,
+            b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+        );
+        feed(&mut c, now, &mut seen, HEADER.as_bytes());
+        feed(
+            &mut c,
+            now,
+            &mut seen,
+            b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+        );
+        let mut bind = [0u8; 256];
+        let id = core::str::from_utf8(&seen.last_iq_id[..seen.last_iq_id_len]).unwrap();
+        let parts = [
+            "<iq type='result' id='",
+            id,
+            "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r1</jid></bind></iq>",
+        ];
+        let mut n = 0;
+        for p in parts {
+            bind[n..n + p.len()].copy_from_slice(p.as_bytes());
+            n += p.len();
+        }
+        feed(&mut c, now, &mut seen, &bind[..n]);
+        for _ in 0..50 {
+            feed(&mut c, now, &mut seen, b"<message from='romeo@example.net/o' type='chat'><body>Wherefore art thou?</body></message><iq from='example.com' id='p' type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+            c.send_message(
+                Jid::parse("romeo@example.net").unwrap(),
+                MessageType::Chat,
+                "By yonder blessed moon",
+            )
+            .unwrap();
+            drive(&mut c, now, &mut seen);
+        }
+        c.close(now).unwrap();
+        drive(&mut c, now, &mut seen);
+        feed(&mut c, now, &mut seen, b"</stream:stream>");
+        seen
+    }
+
+    #[test]
+    fn a_whole_client_session_allocates_nothing() {
+        let mut rx = [0u8; 2048];
+        let mut tx = [0u8; 1024];
+        let (seen, allocs) = watched(|| session(&mut rx, &mut tx));
+        assert_eq!(allocs, 0, "the client allocated");
+        assert!(seen.ready && seen.closed);
+        assert_eq!(seen.messages, 50);
+        // 3 headers, starttls, auth, bind, 50 × (pong + message), presence, close.
+        assert_eq!(seen.sent_units, 3 + 1 + 1 + 1 + 100 + 2);
+        println!(
+            "Client state: {} bytes on this target, besides a {}-byte receive and {}-byte transmit buffer",
+            core::mem::size_of::<Client<'static, 'static, Rng>>(),
+            rx.len(),
+            tx.len()
+        );
+    }
+}
