@@ -920,3 +920,185 @@ fn commands_before_ready_are_refused() {
     assert_eq!(r, Err(ClientError::NotReady));
     assert!(ClientError::NotReady.is_recoverable());
 }
+
+#[test]
+fn roster_and_subscriptions() {
+    let (mut h, _) = ready(config("juliet@example.com", "pw"));
+    // RFC 6121 §2.1.3, with a cached version (§2.6).
+    let id = h.client.request_roster(Some("ver7"), h.now).unwrap();
+    assert_eq!(
+        h.drain(),
+        [tx(&format!(
+            "<iq type='get' id='{id}'><query xmlns='jabber:iq:roster' ver='ver7'/></iq>"
+        ))]
+    );
+    let out = h.feed(&format!("<iq id='{id}' type='result'><query xmlns='jabber:iq:roster' ver='ver8'><item jid='romeo@example.net' subscription='both'/></query></iq>"), usize::MAX);
+    assert!(
+        matches!(&out[..], [Out::IqResult { payload: Some(p), .. }] if p.contains("romeo@example.net"))
+    );
+    // §2.1.3: "empty result" when the cached version is current.
+    let id = h.client.request_roster(Some("ver8"), h.now).unwrap();
+    h.drain();
+    assert_eq!(
+        h.feed(&format!("<iq id='{id}' type='result'/>"), usize::MAX),
+        [Out::IqResult {
+            id: id.to_string(),
+            payload: None
+        }]
+    );
+    // §2.3 set, §2.5 remove (the resource is dropped: items are bare JIDs).
+    let romeo = Jid::parse("romeo@example.net/orchard").unwrap();
+    let id = h
+        .client
+        .set_roster_item(romeo, Some("Romeo"), false, h.now)
+        .unwrap();
+    assert_eq!(h.drain(), [tx(&format!("<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='romeo@example.net' name='Romeo'/></query></iq>"))]);
+    let id = h.client.set_roster_item(romeo, None, true, h.now).unwrap();
+    assert_eq!(h.drain(), [tx(&format!("<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='romeo@example.net' subscription='remove'/></query></iq>"))]);
+    // RFC 6121 §3.1: a subscription request, its approval, and presence.
+    h.client
+        .send_presence_to(
+            Jid::parse("romeo@example.net").unwrap(),
+            picoxmpp::stanza::PresenceType::Subscribe,
+        )
+        .unwrap();
+    h.client
+        .send_presence_to(
+            Jid::parse("nurse@example.com").unwrap(),
+            picoxmpp::stanza::PresenceType::Subscribed,
+        )
+        .unwrap();
+    h.client
+        .set_presence(
+            Some(picoxmpp::stanza::Show::Away),
+            Some("Be right back & <soon>"),
+            -1,
+        )
+        .unwrap();
+    assert_eq!(
+        h.drain(),
+        [
+            tx("<presence to='romeo@example.net' type='subscribe'/>"),
+            tx("<presence to='nurse@example.com' type='subscribed'/>"),
+            tx("<presence><show>away</show><status>Be right back &amp; &lt;soon&gt;</status><priority>-1</priority></presence>"),
+        ]
+    );
+    // A subscription request arriving is a presence event.
+    let out = h.feed(
+        "<presence from='nurse@example.com' to='juliet@example.com' type='subscribe'/>",
+        usize::MAX,
+    );
+    assert_eq!(
+        out,
+        [Out::Presence {
+            from: Some("nurse@example.com".into()),
+            show: None
+        }]
+    );
+}
+
+#[test]
+fn anonymous_and_external() {
+    let mut c = config("example.com", "unused");
+    c.password = None;
+    c.anonymous = true;
+    let mut h = Harness::new(c);
+    let out = up_to_sasl(
+        &mut h,
+        usize::MAX,
+        &mechanisms(&["SCRAM-SHA-1", "ANONYMOUS"]),
+    );
+    assert!(
+        out.contains(&tx(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'>=</auth>"
+        )),
+        "{out:?}"
+    );
+    let mut c = config("juliet@example.com", "unused");
+    c.password = None;
+    c.external = true;
+    let mut h = Harness::new(c);
+    let out = up_to_sasl(&mut h, usize::MAX, &mechanisms(&["EXTERNAL", "PLAIN"]));
+    // XEP-0178 §6: the empty initial response.
+    assert!(
+        out.contains(&tx(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>"
+        )),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn direct_tls_skips_starttls() {
+    let mut c = config("juliet@example.com", "pw");
+    c.tls = TlsPolicy::Direct;
+    let mut h = Harness::new(c);
+    // Before the handshake: a local error, nothing sent.
+    assert!(matches!(
+        h.drain().last(),
+        Some(Out::Err(ClientError::InvalidInput(_)))
+    ));
+    let mut c = config("juliet@example.com", "pw");
+    c.tls = TlsPolicy::Direct;
+    let mut h = Harness::new(c);
+    h.client
+        .tls_established(TlsBinding::ServerEndPoint(&[1u8; 32]));
+    let mut out = h.drain();
+    assert_eq!(out, [tx(CLIENT_HEADER_TLS)]);
+    // XEP-0440: the server supports tls-server-end-point only.
+    let features = mechanisms(&["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"]).replace(
+        "</stream:features>",
+        "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/></sasl-channel-binding></stream:features>",
+    );
+    out.extend(h.feed(&format!("{SERVER_HEADER}{features}"), usize::MAX));
+    assert!(sasl_payload(&out, "auth").starts_with("p=tls-server-end-point,,n=juliet,r="));
+}
+
+#[test]
+fn scram_salted_password_is_cached_and_reused() {
+    // First login computes PBKDF2 and offers the result for caching.
+    let run = |cache: Option<&'static picoxmpp::sasl::scram::SaltedPassword>,
+               password: Option<&'static str>| {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let nonce = b64.decode("fyko+d2lbbFgONRv9qkxdawL").unwrap();
+        let mut c = config("user@example.com", "pencil");
+        c.password = password;
+        c.scram_cache = cache;
+        let mut h = Harness::with_rng(
+            c,
+            ScriptRng {
+                fills: VecDeque::from([nonce]),
+                state: 1,
+            },
+        );
+        let mut out = up_to_sasl(&mut h, usize::MAX, &mechanisms(&["SCRAM-SHA-1"]));
+        out.extend(h.feed(
+            &format!(
+                "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
+                b64.encode(RFC5802_SERVER_FIRST)
+            ),
+            usize::MAX,
+        ));
+        out.extend(h.feed(
+            &format!(
+                "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
+                b64.encode("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")
+            ),
+            usize::MAX,
+        ));
+        (
+            sasl_payload(&out, "response"),
+            h.client.salted_password().cloned(),
+            out,
+        )
+    };
+    let (proof, cached, _) = run(None, Some("pencil"));
+    let cached = cached.expect("a salted password to cache");
+    assert_eq!(cached.iterations(), 4096);
+    let cached: &'static _ = Box::leak(Box::new(cached));
+    // Second login: no password at all, only the cache, same proof.
+    let (proof2, _, out) = run(Some(cached), None);
+    assert_eq!(proof, proof2);
+    assert!(!out.iter().any(|o| matches!(o, Out::Err(_))), "{out:?}");
+}

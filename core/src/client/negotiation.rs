@@ -258,11 +258,25 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             // RFC 9266 §3: tls-exporter is the type for TLS 1.3, the only
             // version that gives exporter data here.
             assume_tls_exporter: !self.cb_exporter.is_empty(),
-            password: self.config.password.is_some(),
+            password: self.config.password.is_some() || self.config.scram_cache.is_some(),
             external: self.config.external,
             anonymous: self.config.anonymous,
             plain_without_tls: self.config.allow_plain_without_tls,
             allowed: None,
+        };
+        // A cached salted password without the password serves only the
+        // SCRAM mechanisms of its hash.
+        let cache_only;
+        let caps = match (self.config.password, self.config.scram_cache) {
+            (None, Some(cached)) => {
+                let h = cached.hash();
+                cache_only = [Mechanism::scram(h, true), Mechanism::scram(h, false)];
+                Capabilities {
+                    allowed: Some(&cache_only),
+                    ..caps
+                }
+            }
+            _ => caps,
         };
         let mut names: heapless::Vec<&str, 10> =
             offer.mechanisms.iter().map(|m| m.name()).collect();
