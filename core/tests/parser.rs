@@ -553,3 +553,46 @@ fn error_offsets_point_at_the_fault() {
     assert_eq!(e.reason, "duplicate attribute");
     assert!(e.to_string().contains("not-well-formed"));
 }
+
+// ---------------------------------------------------------------------------
+// Regressions found by fuzzing (fuzz/corpus/parse_stream/regress-*)
+
+#[test]
+fn the_earliest_bad_character_is_reported() {
+    // U+FFFF, then a NUL in the same read: the U+FFFF must not be handed
+    // out inside the message.
+    let mut input = stream("<message><body>\u{FFFF}</body></message>");
+    input.push(0);
+    let (events, err) = run_both(&input, 4096, None);
+    assert_eq!(events.len(), 1, "only the stream header");
+    let e = err.unwrap();
+    assert_eq!(
+        (e.condition, e.offset),
+        (
+            C::NotWellFormed,
+            (common::HEADER.len() + "<message><body>".len()) as u64
+        )
+    );
+}
+
+#[test]
+fn oversized_elements_are_policy_violations_whatever_follows() {
+    let short =
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+    let limits = Limits {
+        max_stanza_bytes: 128,
+        max_depth: 8,
+        max_attributes: 20,
+    };
+    for tail in [
+        "</bodx></message>",
+        "&bogus;</body></message>",
+        "<!x",
+        "<?pi?>",
+        "</body></message>",
+    ] {
+        let input = format!("{short}<message><body>{}{tail}", "x".repeat(120));
+        let (_, err) = run_both(input.as_bytes(), 1024, Some(limits));
+        assert_eq!(err.unwrap().condition, C::PolicyViolation, "{tail}");
+    }
+}

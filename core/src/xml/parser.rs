@@ -470,6 +470,19 @@ impl<'b> StreamParser<'b> {
         Ok(None)
     }
 
+    /// How far the token at `pos` may be read: the checked bytes, and no
+    /// further than one byte past the stanza size limit of the element (or
+    /// stream header) it belongs to. Bounding every scan there makes the
+    /// verdict on an oversized element `policy-violation`, whatever it
+    /// contains past the limit and however the bytes were split.
+    fn bound(&self) -> usize {
+        self.limit.min(
+            self.unit
+                .saturating_add(self.limits.max_stanza_bytes)
+                .saturating_add(1),
+        )
+    }
+
     /// Runs the character check over the bytes received since the last
     /// call.
     fn check_received(&mut self) {
@@ -590,7 +603,7 @@ impl<'b> StreamParser<'b> {
     /// run is still open at the end of the bytes.
     fn text(&mut self) -> Result<bool, XmlError> {
         let from = self.scan.max(self.pos);
-        match token::scan_text(&self.buf[..self.limit], self.pos, from) {
+        match token::scan_text(&self.buf[..self.bound()], self.pos, from) {
             Ok(token::Scan::More(i, _)) => {
                 self.scan = i;
                 Ok(false)
@@ -610,15 +623,15 @@ impl<'b> StreamParser<'b> {
     fn start_tag(&mut self) -> Result<Step, XmlError> {
         let from = self.scan.max(self.pos + 1);
         let gt = if self.quote == NO_QUOTE_TRACKING {
-            match memchr::memchr(b'>', &self.buf[from..self.limit]) {
+            match memchr::memchr(b'>', &self.buf[from..self.bound()]) {
                 Some(k) => from + k,
                 None => {
-                    self.scan = self.limit;
+                    self.scan = self.bound();
                     return Ok(Step::More);
                 }
             }
         } else {
-            match token::scan_tag(&self.buf[..self.limit], from, self.quote) {
+            match token::scan_tag(&self.buf[..self.bound()], from, self.quote) {
                 token::Scan::Found(gt) => gt,
                 token::Scan::More(i, quote) => {
                     self.scan = i;
@@ -979,12 +992,19 @@ impl<'b> StreamParser<'b> {
     fn end_tag(&mut self) -> Result<Step, XmlError> {
         let from = self.scan.max(self.pos + 2);
         // No quotes in an end tag: the next '>' ends it.
-        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.limit]) else {
-            self.scan = self.limit;
+        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.bound()]) else {
+            self.scan = self.bound();
             return Ok(Step::More);
         };
         let tok_start = self.pos;
         let tok_end = from + k + 1;
+        if tok_end - self.unit > self.limits.max_stanza_bytes {
+            return Err(self.err(
+                Cond::PolicyViolation,
+                "element larger than the stanza size limit",
+                self.unit,
+            ));
+        }
         let tag = &self.buf[tok_start..tok_end];
         let name = token::complete(tag, token::end_tag).map_err(|e| self.tok_err(e, tok_start))?;
         if self.phase != Phase::Stream {
@@ -1023,13 +1043,6 @@ impl<'b> StreamParser<'b> {
         self.depth -= 1;
         self.pos = tok_end;
         self.scan = tok_end;
-        if tok_end - self.unit > self.limits.max_stanza_bytes {
-            return Err(self.err(
-                Cond::PolicyViolation,
-                "element larger than the stanza size limit",
-                self.unit,
-            ));
-        }
         if self.depth == 0 {
             return Ok(self.complete_unit(tok_end));
         }
@@ -1043,7 +1056,7 @@ impl<'b> StreamParser<'b> {
         if self.phase != (Phase::Prolog { fresh: true }) {
             return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
         }
-        let avail = &self.buf[tok_start..self.limit];
+        let avail = &self.buf[tok_start..self.bound()];
         if avail.len() < 6 {
             return if b"<?xml ".starts_with(avail) || b"<?xml\t".starts_with(avail) {
                 Ok(Step::More)
@@ -1055,8 +1068,8 @@ impl<'b> StreamParser<'b> {
             return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
         }
         let from = self.scan.max(tok_start + 2);
-        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.limit]) else {
-            self.scan = self.limit;
+        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.bound()]) else {
+            self.scan = self.bound();
             return Ok(Step::More);
         };
         let tok_end = from + k + 1;
@@ -1076,7 +1089,7 @@ impl<'b> StreamParser<'b> {
     /// refused (RFC 6120 §11.1).
     fn bang(&mut self) -> Result<Step, XmlError> {
         let tok_start = self.pos;
-        let avail = &self.buf[tok_start..self.limit];
+        let avail = &self.buf[tok_start..self.bound()];
         const CDATA: &[u8] = b"<![CDATA[";
         const COMMENT: &[u8] = b"<!--";
         if avail.starts_with(COMMENT) {
@@ -1115,9 +1128,9 @@ impl<'b> StreamParser<'b> {
         let body = tok_start + CDATA.len();
         let mut from = self.scan.max(body);
         let close = loop {
-            match memchr::memchr(b'>', &self.buf[from..self.limit]) {
+            match memchr::memchr(b'>', &self.buf[from..self.bound()]) {
                 None => {
-                    self.scan = self.limit;
+                    self.scan = self.bound();
                     return Ok(Step::More);
                 }
                 Some(k) => {

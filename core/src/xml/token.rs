@@ -137,6 +137,7 @@ pub(crate) fn check_chars(b: &[u8]) -> (usize, Option<TokErr>) {
     };
     // C0 controls other than tab, line feed, carriage return: 32 bytes per
     // branch while none is flagged, byte by byte in a flagged block.
+    let mut ctrl = None;
     let mut i = 0;
     while i < text.len() {
         if let Some(block) = text.get(i..i + 32) {
@@ -157,15 +158,21 @@ pub(crate) fn check_chars(b: &[u8]) -> (usize, Option<TokErr>) {
             .iter()
             .position(|c| *c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
         {
-            return not_char(i + j);
+            ctrl = Some(i + j);
+            break;
         }
         i = end;
     }
-    // U+FFFE and U+FFFF (EF BF BE, EF BF BF).
-    for i in memchr::memchr_iter(0xEF, text) {
+    // U+FFFE and U+FFFF (EF BF BE, EF BF BF), before the first control:
+    // the earliest fault is the one reported.
+    let before = ctrl.unwrap_or(text.len());
+    for i in memchr::memchr_iter(0xEF, &text[..before]) {
         if text.get(i + 1) == Some(&0xBF) && text.get(i + 2).is_some_and(|c| *c >= 0xBE) {
             return not_char(i);
         }
+    }
+    if let Some(i) = ctrl {
+        return not_char(i);
     }
     (good, utf8_fault)
 }
@@ -716,6 +723,9 @@ mod tests {
         assert!(ok(b"01234567\x7F"));
         assert_eq!(fault(b"ab\xEF\xBF\xBE").cond, Cond::NotWellFormed);
         assert!(ok(b"ab\xEF\xBF\xBD"));
+        // The earliest fault wins, whatever its kind.
+        assert_eq!(fault(b"<aa\xEF\xBF\xBFa\x00").at, 3);
+        assert_eq!(fault(b"<a\x01a\xEF\xBF\xBF").at, 2);
         // A sequence cut off at the end waits for its bytes.
         assert_eq!(check_chars(b"abc\xC3"), (3, None));
         assert!(ok(b"\xEF\xBB\xBFabcdefgh"));
