@@ -596,3 +596,35 @@ fn oversized_elements_are_policy_violations_whatever_follows() {
         assert_eq!(err.unwrap().condition, C::PolicyViolation, "{tail}");
     }
 }
+
+#[test]
+fn markup_starting_at_the_last_allowed_byte() {
+    // The stream header must fit the limit too, so the limits start above
+    // its 84 bytes; each stanza puts a `<` exactly at offset `max`.
+    let short =
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+    for max in 90..100 {
+        let limits = Limits {
+            max_stanza_bytes: max,
+            max_depth: 8,
+            max_attributes: 8,
+        };
+        for tail in [
+            "</a>",
+            "<b/></a>",
+            "<!-- --></a>",
+            "<?p?></a>",
+            "<![CDATA[x]]></a>",
+        ] {
+            for shift in [0usize, 1, 2] {
+                let input = format!("{short}<a>{}{tail}", "x".repeat(max - 3 - shift));
+                let (_, err) = run_both(input.as_bytes(), 256, Some(limits));
+                let e = err.expect("every stanza here is too large or restricted");
+                assert!(
+                    matches!(e.condition, C::PolicyViolation | C::RestrictedXml),
+                    "{max} {tail}: {e}"
+                );
+            }
+        }
+    }
+}

@@ -527,7 +527,7 @@ impl<'b> StreamParser<'b> {
             let Some(&second) = self
                 .buf
                 .get(self.pos + 1)
-                .filter(|_| self.pos + 1 < self.limit)
+                .filter(|_| self.pos + 1 < self.bound())
             else {
                 return self.need_more();
             };
@@ -623,7 +623,7 @@ impl<'b> StreamParser<'b> {
     fn start_tag(&mut self) -> Result<Step, XmlError> {
         let from = self.scan.max(self.pos + 1);
         let gt = if self.quote == NO_QUOTE_TRACKING {
-            match memchr::memchr(b'>', &self.buf[from..self.bound()]) {
+            match memchr::memchr(b'>', self.buf.get(from..self.bound()).unwrap_or_default()) {
                 Some(k) => from + k,
                 None => {
                     self.scan = self.bound();
@@ -992,7 +992,8 @@ impl<'b> StreamParser<'b> {
     fn end_tag(&mut self) -> Result<Step, XmlError> {
         let from = self.scan.max(self.pos + 2);
         // No quotes in an end tag: the next '>' ends it.
-        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.bound()]) else {
+        let Some(k) = memchr::memchr(b'>', self.buf.get(from..self.bound()).unwrap_or_default())
+        else {
             self.scan = self.bound();
             return Ok(Step::More);
         };
@@ -1056,7 +1057,7 @@ impl<'b> StreamParser<'b> {
         if self.phase != (Phase::Prolog { fresh: true }) {
             return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
         }
-        let avail = &self.buf[tok_start..self.bound()];
+        let avail = self.buf.get(tok_start..self.bound()).unwrap_or_default();
         if avail.len() < 6 {
             return if b"<?xml ".starts_with(avail) || b"<?xml\t".starts_with(avail) {
                 Ok(Step::More)
@@ -1068,7 +1069,8 @@ impl<'b> StreamParser<'b> {
             return Err(self.err(Cond::RestrictedXml, "processing instruction", tok_start));
         }
         let from = self.scan.max(tok_start + 2);
-        let Some(k) = memchr::memchr(b'>', &self.buf[from..self.bound()]) else {
+        let Some(k) = memchr::memchr(b'>', self.buf.get(from..self.bound()).unwrap_or_default())
+        else {
             self.scan = self.bound();
             return Ok(Step::More);
         };
@@ -1089,7 +1091,7 @@ impl<'b> StreamParser<'b> {
     /// refused (RFC 6120 §11.1).
     fn bang(&mut self) -> Result<Step, XmlError> {
         let tok_start = self.pos;
-        let avail = &self.buf[tok_start..self.bound()];
+        let avail = self.buf.get(tok_start..self.bound()).unwrap_or_default();
         const CDATA: &[u8] = b"<![CDATA[";
         const COMMENT: &[u8] = b"<!--";
         if avail.starts_with(COMMENT) {
@@ -1128,7 +1130,7 @@ impl<'b> StreamParser<'b> {
         let body = tok_start + CDATA.len();
         let mut from = self.scan.max(body);
         let close = loop {
-            match memchr::memchr(b'>', &self.buf[from..self.bound()]) {
+            match memchr::memchr(b'>', self.buf.get(from..self.bound()).unwrap_or_default()) {
                 None => {
                     self.scan = self.bound();
                     return Ok(Step::More);

@@ -258,7 +258,7 @@ fn scan_reference(b: &[u8], i: usize) -> Result<Option<usize>, TokErr> {
 pub(crate) fn scan_text(b: &[u8], start: usize, from: usize) -> Result<Scan, TokErr> {
     let mut i = from;
     loop {
-        let Some(k) = memchr::memchr3(b'<', b'&', b'>', &b[i..]) else {
+        let Some(k) = memchr::memchr3(b'<', b'&', b'>', b.get(i..).unwrap_or_default()) else {
             return Ok(Scan::More(b.len(), 0));
         };
         i += k;
@@ -288,7 +288,7 @@ pub(crate) fn scan_text(b: &[u8], start: usize, from: usize) -> Result<Scan, Tok
 pub(crate) fn scan_tag(b: &[u8], from: usize, mut quote: u8) -> Scan {
     let mut i = from;
     loop {
-        let rest = &b[i..];
+        let rest = b.get(i..).unwrap_or_default();
         let found = if quote == 0 {
             memchr::memchr3(b'>', b'\'', b'"', rest)
         } else {
