@@ -19,7 +19,9 @@
 //!
 //! Features: `std` (vector instructions found at run time), `defmt`
 //! (formatting for firmware logs), `scram-sha256` and `scram-sha512` (on
-//! by default; off, SCRAM-SHA-1 alone keeps the firmware small).
+//! by default; off, SCRAM-SHA-1 alone keeps the firmware small), and
+//! `legacy-digest-md5` (off by default: DIGEST-MD5, RFC 2831, historic
+//! since RFC 6331, for old servers only; never chosen over SCRAM).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1102,3 +1102,193 @@ fn scram_salted_password_is_cached_and_reused() {
     assert_eq!(proof, proof2);
     assert!(!out.iter().any(|o| matches!(o, Out::Err(_))), "{out:?}");
 }
+
+/// A DIGEST-MD5 login (RFC 2831 §2.1) against a scripted server of the
+/// Prosody 0.9 / ejabberd 2 kind: an empty `<auth/>`, the challenge, the
+/// digest-response, the rspauth challenge, an empty `<response/>`, then
+/// `<success/>` (or, Openfire's way, rspauth inside `<success/>`). The
+/// expected values were computed apart from this crate (Python's hashlib).
+#[cfg(feature = "legacy-digest-md5")]
+fn digest_md5_session(chunk: usize, offer: &[&str], rspauth: &str, in_success: bool) -> Vec<Out> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // 18 bytes from the RNG: the cnonce "ZGVmZ2hpamtsbW5vcHFyc3R1".
+    let rng = ScriptRng {
+        fills: VecDeque::from([(100u8..118).collect()]),
+        state: 1,
+    };
+    let mut h = Harness::with_rng(config("juliet@example.com", "r0m30myr0m30"), rng);
+    let mut out = up_to_sasl(&mut h, chunk, &mechanisms(offer));
+    let challenge = "realm=\"example.com\",nonce=\"qZbVq6hV4Rx8hPZ2ZbTn1w\",qop=\"auth\",charset=utf-8,algorithm=md5-sess";
+    out.extend(h.feed(
+        &format!(
+            "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
+            b64.encode(challenge)
+        ),
+        chunk,
+    ));
+    let rspauth = b64.encode(format!("rspauth={rspauth}"));
+    if in_success {
+        out.extend(h.feed(
+            &format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{rspauth}</success>"),
+            chunk,
+        ));
+    } else {
+        out.extend(h.feed(
+            &format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{rspauth}</challenge>"),
+            chunk,
+        ));
+        out.extend(h.feed("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>", chunk));
+    }
+    out
+}
+
+#[cfg(feature = "legacy-digest-md5")]
+#[test]
+fn digest_md5_login() {
+    const RSPAUTH: &str = "4607bba4842d95f73a1f8fdf33a48ee5";
+    let offer = ["DIGEST-MD5", "PLAIN"];
+    let whole = digest_md5_session(usize::MAX, &offer, RSPAUTH, false);
+    assert_eq!(whole, digest_md5_session(1, &offer, RSPAUTH, false));
+    let restarted = tx(CLIENT_HEADER_TLS);
+    assert_eq!(
+        whole[4..],
+        [
+            // RFC 2831 is server-first: no initial response, not even `=`.
+            tx("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>"),
+            tx(&format!(
+                "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+                {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(
+                        "charset=utf-8,username=\"juliet\",realm=\"example.com\",\
+                         nonce=\"qZbVq6hV4Rx8hPZ2ZbTn1w\",nc=00000001,\
+                         cnonce=\"ZGVmZ2hpamtsbW5vcHFyc3R1\",digest-uri=\"xmpp/example.com\",\
+                         response=78667bb62f140547d922627b222e32ef,qop=auth",
+                    )
+                }
+            )),
+            // RFC 2831 §2.1.3: the server proved itself; nothing more to say.
+            tx("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+            restarted.clone(),
+        ]
+    );
+
+    // Openfire's way: rspauth as the additional data of <success/>.
+    let openfire = digest_md5_session(usize::MAX, &offer, RSPAUTH, true);
+    assert_eq!(openfire.last(), Some(&restarted));
+    assert_eq!(openfire[..6], whole[..6]);
+
+    // A server that does not know the password: abort, no restart.
+    for in_success in [false, true] {
+        let out = digest_md5_session(
+            usize::MAX,
+            &offer,
+            "4607bba4842d95f73a1f8fdf33a48ee6",
+            in_success,
+        );
+        assert_eq!(
+            out.last(),
+            Some(&Out::Err(ClientError::Sasl(
+                SaslError::ServerSignatureMismatch
+            ))),
+            "{out:?}"
+        );
+        assert!(!out[4..].contains(&restarted));
+    }
+    let out = digest_md5_session(usize::MAX, &offer, "bad", false);
+    assert!(out.contains(&tx("<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")));
+
+    // A <success/> that skips rspauth is not mutual authentication.
+    let mut h = Harness::new(config("juliet@example.com", "r0m30myr0m30"));
+    let mut out = up_to_sasl(&mut h, usize::MAX, &mechanisms(&offer));
+    out.extend(h.feed(
+        "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>bm9uY2U9ImEiLGFsZ29yaXRobT1tZDUtc2Vzcw==</challenge>\
+         <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+        usize::MAX,
+    ));
+    assert!(
+        matches!(
+            out.last(),
+            Some(Out::Err(ClientError::Sasl(
+                SaslError::MalformedServerMessage { .. }
+            )))
+        ),
+        "{out:?}"
+    );
+
+    // RFC 6331: never over SCRAM.
+    let mut h = Harness::new(config("juliet@example.com", "r0m30myr0m30"));
+    let out = up_to_sasl(
+        &mut h,
+        usize::MAX,
+        &mechanisms(&["DIGEST-MD5", "SCRAM-SHA-1", "PLAIN"]),
+    );
+    assert!(
+        matches!(out.last(), Some(Out::Tx(t)) if t.contains("mechanism='SCRAM-SHA-1'")),
+        "{out:?}"
+    );
+}
+
+#[cfg(not(feature = "legacy-digest-md5"))]
+#[test]
+fn digest_md5_is_not_built_in() {
+    let mut h = Harness::new(config("juliet@example.com", "r0m30myr0m30"));
+    let out = up_to_sasl(&mut h, usize::MAX, &mechanisms(&["DIGEST-MD5"]));
+    assert_eq!(
+        out.last(),
+        Some(&Out::Err(ClientError::NoAcceptableMechanism))
+    );
+}
+
+#[test]
+fn whitespace_keepalive_when_idle() {
+    let mut c = config("juliet@example.com", "pw");
+    c.keepalive = Keepalive::Whitespace {
+        idle: Duration::from_secs(30),
+    };
+    let (mut h, _) = ready(c);
+    h.now = h.now + Duration::from_secs(29);
+    assert!(h.drain().is_empty());
+    h.now = h.now + Duration::from_secs(1);
+    // RFC 6120 §4.6.1: a single space between stanzas.
+    assert_eq!(h.drain(), [tx(" ")]);
+    // Sending resets the idle timer.
+    h.now = h.now + Duration::from_secs(20);
+    h.client
+        .send_message(
+            Jid::parse("romeo@example.net").unwrap(),
+            MessageType::Chat,
+            "x",
+        )
+        .unwrap();
+    assert_eq!(h.drain().len(), 1);
+    h.now = h.now + Duration::from_secs(29);
+    assert!(h.drain().is_empty());
+}
+
+#[test]
+fn hostile_transcripts_byte_by_byte_match_whole() {
+    // The refusals do not depend on how the server's bytes are split.
+    for chunk in [1, 3, usize::MAX] {
+        let out = scram_sha1_session(
+            chunk,
+            "v=AAAApqV8S7suAoZWja4dJRkFsKQ=",
+            RFC5802_SERVER_FIRST,
+        );
+        assert_eq!(
+            out.last(),
+            Some(&Out::Err(ClientError::Sasl(
+                SaslError::ServerSignatureMismatch
+            )))
+        );
+        let mut h = Harness::new(config("juliet@example.com", "pw"));
+        let mut out = h.drain();
+        out.extend(h.feed(&format!("{SERVER_HEADER}{}", mechanisms(&["PLAIN"])), chunk));
+        assert_eq!(out.last(), Some(&Out::Err(ClientError::TlsNotOffered)));
+        let (mut h, _) = ready(config("juliet@example.com", "pw"));
+        let out = h.feed("<iq from='mallory@evil.example' id='x' type='set'><query xmlns='jabber:iq:roster'><item jid='m@e'/></query></iq>", chunk);
+        assert_eq!(out.len(), 1);
+        assert!(matches!(&out[0], Out::Tx(t) if t.contains("service-unavailable")));
+    }
+}

@@ -28,13 +28,16 @@ pub(crate) enum SaslState {
     Single,
     /// A SCRAM exchange.
     Scram(sasl::scram::AnyScramClient),
+    /// A DIGEST-MD5 exchange (RFC 2831): two challenges, then success.
+    #[cfg(feature = "legacy-digest-md5")]
+    DigestMd5(sasl::digest_md5::DigestMd5Client),
 }
 
 /// What the features offer, copied out of the element.
 struct Offer {
     starttls: Option<bool>,
     sasl: bool,
-    mechanisms: heapless::Vec<Mechanism, 9>,
+    mechanisms: heapless::Vec<Mechanism, { Mechanism::ALL.len() }>,
     any_plus: bool,
     cb_types: Option<ChannelBindingTypes>,
     bind: bool,
@@ -278,7 +281,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             }
             _ => caps,
         };
-        let mut names: heapless::Vec<&str, 10> =
+        let mut names: heapless::Vec<&str, { Mechanism::ALL.len() + 1 }> =
             offer.mechanisms.iter().map(|m| m.name()).collect();
         if offer.any_plus && !offer.mechanisms.iter().any(|m| m.is_plus()) {
             // A -PLUS this client does not know still counts (RFC 5802 §6).
@@ -301,11 +304,19 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 let user = self.config.jid.local().unwrap_or_default();
                 let n = sasl::plain::initial_response(&mut raw, None, user, password)
                     .map_err(ClientError::Sasl)?;
-                (n, SaslState::Single)
+                (Some(n), SaslState::Single)
             }
             // XEP-0178 §6: an empty response; the server takes the identity
             // from the certificate.
-            Mechanism::External | Mechanism::Anonymous => (0, SaslState::Single),
+            Mechanism::External | Mechanism::Anonymous => (Some(0), SaslState::Single),
+            // RFC 2831 §2.1: the server speaks first, so no initial response
+            // at all (an empty `<auth/>`, not `=`, which RFC 6120 §6.4.2
+            // makes an initial response of zero bytes).
+            #[cfg(feature = "legacy-digest-md5")]
+            Mechanism::DigestMd5 => (
+                None,
+                SaslState::DigestMd5(sasl::digest_md5::DigestMd5Client::new()),
+            ),
             _ => {
                 // RFC 5802 §5.1: a fresh nonce from a cryptographic RNG
                 // (18 bytes: 24 base64 characters).
@@ -318,33 +329,36 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 let n = scram
                     .client_first(&mut raw, user, None, &nonce)
                     .map_err(ClientError::Sasl)?;
-                (n, SaslState::Scram(scram))
+                (Some(n), SaslState::Scram(scram))
             }
         };
         drop(bindings);
         self.sasl = state;
-        self.send_sasl("auth", Some(mechanism.name()), &raw[..len])?;
+        self.send_sasl("auth", Some(mechanism.name()), len.map(|n| &raw[..n]))?;
         self.state = State::Sasl;
         Ok(Step::Continue)
     }
 
     /// Sends `<auth/>` or `<response/>` with `data` base64-encoded; an
-    /// empty initial response is `=` (RFC 6120 §6.4.2).
+    /// empty response is `=` (RFC 6120 §6.4.2), no response at all (`None`)
+    /// an empty element.
     fn send_sasl(
         &mut self,
         name: &'static str,
         mechanism: Option<&str>,
-        data: &[u8],
+        data: Option<&[u8]>,
     ) -> Result<(), ClientError> {
         let mut b64 = [0u8; 700];
-        let text = if data.is_empty() {
-            "="
-        } else {
-            use base64::Engine as _;
-            let n = base64::engine::general_purpose::STANDARD
-                .encode_slice(data, &mut b64)
-                .map_err(|_| ClientError::InvalidInput("SASL message too long"))?;
-            core::str::from_utf8(&b64[..n]).unwrap_or_default()
+        let text = match data {
+            None => None,
+            Some([]) => Some("="),
+            Some(data) => {
+                use base64::Engine as _;
+                let n = base64::engine::general_purpose::STANDARD
+                    .encode_slice(data, &mut b64)
+                    .map_err(|_| ClientError::InvalidInput("SASL message too long"))?;
+                Some(core::str::from_utf8(&b64[..n]).unwrap_or_default())
+            }
         };
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
@@ -353,7 +367,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             if let Some(m) = mechanism {
                 w.attr("mechanism", m)?;
             }
-            w.text(text)?;
+            if let Some(text) = text {
+                w.text(text)?;
+            }
             w.end_element(name)?;
             w.finish()
         })
@@ -393,8 +409,37 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     Ok(n) => n,
                     Err(e) => return Err(self.abort_sasl(ClientError::Sasl(e))),
                 };
-                self.send_sasl("response", None, &out[..n])?;
+                self.send_sasl("response", None, Some(&out[..n]))?;
                 Ok(Step::Continue)
+            }
+            // RFC 2831 §2.1: the first challenge asks for the
+            // digest-response; the second carries rspauth, which must
+            // verify (mutual authentication, §2.1.3), and gets an empty
+            // response.
+            #[cfg(feature = "legacy-digest-md5")]
+            ("challenge", SaslState::DigestMd5(digest)) => {
+                use sasl::digest_md5::{Credentials, DigestMd5State, DigestUri};
+                let r = if digest.state() == DigestMd5State::WaitingChallenge {
+                    let credentials = Credentials {
+                        username: self.config.jid.local().unwrap_or_default(),
+                        password: self.config.password.unwrap_or_default(),
+                        // The challenge's realm, or the domain if none.
+                        realm: None,
+                    };
+                    let uri = DigestUri::xmpp(self.config.jid.domain());
+                    digest
+                        .handle_challenge_with_rng(&mut out, data, &credentials, uri, &mut self.rng)
+                        .map(Some)
+                } else {
+                    digest.handle_rspauth(data).map(|()| None)
+                };
+                match r {
+                    Ok(n) => {
+                        self.send_sasl("response", None, n.map(|n| &out[..n]))?;
+                        Ok(Step::Continue)
+                    }
+                    Err(e) => Err(self.abort_sasl(ClientError::Sasl(e))),
+                }
             }
             ("success", state) => {
                 // RFC 6120 §6.4.6: additional data with success; for SCRAM
@@ -407,6 +452,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                             self.salted_password = scram.salted_password_to_cache().cloned();
                         }
                         r
+                    }
+                    // Empty after the rspauth challenge, or the rspauth
+                    // itself from a server that skips that challenge.
+                    #[cfg(feature = "legacy-digest-md5")]
+                    SaslState::DigestMd5(digest) => {
+                        digest.handle_success(data).map_err(ClientError::Sasl)
                     }
                     SaslState::Single => Ok(()),
                     SaslState::None => Err(ClientError::Protocol("unsolicited <success/>")),

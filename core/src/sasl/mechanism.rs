@@ -25,6 +25,11 @@ pub enum Mechanism {
     /// `SCRAM-SHA-1` (RFC 5802), mandatory to implement in XMPP (RFC 6120
     /// §13.8).
     ScramSha1,
+    /// `DIGEST-MD5` (RFC 2831), historic since RFC 6331: chosen only with
+    /// the `legacy-digest-md5` feature, and only when no SCRAM mechanism
+    /// can be. It does not send the password in the clear, so it comes
+    /// before PLAIN.
+    DigestMd5,
     /// `PLAIN` (RFC 4616): the password in the clear, so only over TLS.
     Plain,
     /// `EXTERNAL` (RFC 4422 Appendix A, XEP-0178): the TLS client
@@ -36,13 +41,14 @@ pub enum Mechanism {
 
 impl Mechanism {
     /// Every mechanism, in the order [`choose`] prefers them.
-    pub const ALL: [Mechanism; 9] = [
+    pub const ALL: [Mechanism; 10] = [
         Self::ScramSha512Plus,
         Self::ScramSha256Plus,
         Self::ScramSha1Plus,
         Self::ScramSha512,
         Self::ScramSha256,
         Self::ScramSha1,
+        Self::DigestMd5,
         Self::Plain,
         Self::External,
         Self::Anonymous,
@@ -58,6 +64,7 @@ impl Mechanism {
             Self::ScramSha512 => "SCRAM-SHA-512",
             Self::ScramSha256 => "SCRAM-SHA-256",
             Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::DigestMd5 => "DIGEST-MD5",
             Self::Plain => "PLAIN",
             Self::External => "EXTERNAL",
             Self::Anonymous => "ANONYMOUS",
@@ -88,7 +95,7 @@ impl Mechanism {
             Self::ScramSha512Plus | Self::ScramSha512 => Some(HashFunction::Sha512),
             Self::ScramSha256Plus | Self::ScramSha256 => Some(HashFunction::Sha256),
             Self::ScramSha1Plus | Self::ScramSha1 => Some(HashFunction::Sha1),
-            Self::Plain | Self::External | Self::Anonymous => None,
+            Self::DigestMd5 | Self::Plain | Self::External | Self::Anonymous => None,
         }
     }
 
@@ -106,11 +113,13 @@ impl Mechanism {
     }
 
     /// Whether this build can run the mechanism: SCRAM-SHA-256 needs the
-    /// `scram-sha256` feature, SCRAM-SHA-512 the `scram-sha512` feature.
+    /// `scram-sha256` feature, SCRAM-SHA-512 the `scram-sha512` feature,
+    /// DIGEST-MD5 the `legacy-digest-md5` feature.
     pub const fn is_supported(self) -> bool {
-        match self.scram_hash() {
-            Some(h) => h.is_supported(),
-            None => true,
+        match (self, self.scram_hash()) {
+            (Self::DigestMd5, _) => cfg!(feature = "legacy-digest-md5"),
+            (_, Some(h)) => h.is_supported(),
+            (_, None) => true,
         }
     }
 
@@ -149,8 +158,8 @@ pub struct Capabilities<'a> {
     /// use, so no -PLUS is chosen and the flag is `n`).
     pub assume_tls_exporter: bool,
     /// A password, or a salted password cached from an earlier login, is
-    /// available: SCRAM and PLAIN are possible. A cached salted password is
-    /// for one hash only; with no password beside it, restrict
+    /// available: SCRAM, DIGEST-MD5 and PLAIN are possible. A cached salted
+    /// password is for one hash only; with no password beside it, restrict
     /// [`allowed`](Self::allowed) to the SCRAM mechanisms of that hash.
     pub password: bool,
     /// A TLS client certificate is configured: EXTERNAL is possible.
@@ -182,7 +191,9 @@ pub struct Choice<'a> {
 /// Chooses the strongest mechanism that the server offers and the client
 /// accepts, in the order of [`Mechanism::ALL`]: SCRAM-SHA-512-PLUS,
 /// SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-512, SCRAM-SHA-256,
-/// SCRAM-SHA-1, PLAIN, EXTERNAL, ANONYMOUS.
+/// SCRAM-SHA-1, DIGEST-MD5, PLAIN, EXTERNAL, ANONYMOUS. Mechanisms this
+/// build lacks ([`Mechanism::is_supported`]) are skipped: DIGEST-MD5
+/// without the `legacy-digest-md5` feature.
 ///
 /// - `offered`: the `<mechanism/>` names of the server's `<mechanisms/>`
 ///   feature (RFC 6120 §6.4.1); unknown names are skipped.
@@ -247,6 +258,9 @@ pub fn choose<'m, 'a>(
                 _ => continue,
             },
             _ if m.is_scram() && caps.password => flag_without_plus,
+            // RFC 6331 made DIGEST-MD5 historic; it is still better than
+            // PLAIN, which sends the password itself.
+            Mechanism::DigestMd5 if caps.password => Gs2CbindFlag::NotSupported,
             Mechanism::Plain if caps.password => {
                 // RFC 4616 §6: PLAIN sends the password as it is, so not
                 // without a security layer, unless explicitly configured.
@@ -322,7 +336,8 @@ mod tests {
             }
         }
         assert_eq!(Mechanism::from_name("scram-sha-1"), None);
-        assert_eq!(Mechanism::from_name("DIGEST-MD5"), None);
+        assert_eq!(Mechanism::from_name("CRAM-MD5"), None);
+        assert_eq!(Mechanism::from_name("digest-md5"), None);
         for t in ChannelBindingType::ALL {
             assert_eq!(ChannelBindingType::from_name(t.name()), Some(t));
         }
@@ -566,7 +581,7 @@ mod tests {
     #[test]
     fn nothing_known() {
         assert_eq!(
-            choose(["DIGEST-MD5", "X-OAUTH2"], None, &password_tls(&[])),
+            choose(["CRAM-MD5", "X-OAUTH2"], None, &password_tls(&[])),
             Err(SaslError::NoAcceptableMechanism {
                 reason: "the server offered no mechanism this client knows"
             })
@@ -603,8 +618,57 @@ mod tests {
             cfg!(feature = "scram-sha256")
         );
         assert!(ScramSha1.is_supported() && Plain.is_supported());
+        assert_eq!(
+            DigestMd5.is_supported(),
+            cfg!(feature = "legacy-digest-md5")
+        );
         // A server offering only what is not built in.
         let only_512 = choose(["SCRAM-SHA-512"], None, &password_tls(&[]));
         assert_eq!(only_512.is_ok(), cfg!(feature = "scram-sha512"));
+    }
+
+    #[test]
+    fn digest_md5_is_legacy() {
+        // Old servers (Openfire before 4.x, ejabberd 2.x) offer these.
+        let offer = ["DIGEST-MD5", "PLAIN", "SCRAM-SHA-1"];
+        let caps = password_tls(&[]);
+        // Never over SCRAM, with or without the feature.
+        assert_eq!(choose(offer, None, &caps).unwrap().mechanism, ScramSha1);
+        let c = choose(["PLAIN", "DIGEST-MD5"], None, &caps).unwrap();
+        let only = choose(["DIGEST-MD5"], None, &caps);
+        if cfg!(feature = "legacy-digest-md5") {
+            // Over PLAIN, and without TLS too: no password in the clear.
+            assert_eq!(c.mechanism, DigestMd5);
+            assert_eq!(c.cbind, Gs2CbindFlag::NotSupported);
+            assert_eq!(only.unwrap().mechanism, DigestMd5);
+            let no_tls = Capabilities {
+                password: true,
+                ..Capabilities::default()
+            };
+            let c = choose(["PLAIN", "DIGEST-MD5"], None, &no_tls).unwrap();
+            assert_eq!(c.mechanism, DigestMd5);
+        } else {
+            assert_eq!(c.mechanism, Plain);
+            assert_eq!(
+                only,
+                Err(SaslError::NoAcceptableMechanism {
+                    reason: "no offered mechanism is built in, allowed, and has its credentials configured"
+                })
+            );
+        }
+        // A password is needed.
+        assert!(choose(["DIGEST-MD5"], None, &Capabilities::default()).is_err());
+        // The allow-list can keep it out.
+        let forced = [Plain];
+        let c = choose(
+            ["DIGEST-MD5", "PLAIN"],
+            None,
+            &Capabilities {
+                allowed: Some(&forced),
+                ..caps
+            },
+        )
+        .unwrap();
+        assert_eq!(c.mechanism, Plain);
     }
 }

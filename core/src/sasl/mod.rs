@@ -1,7 +1,9 @@
 //! SASL authentication (RFC 6120 §6, RFC 4422): the client halves of
 //! SCRAM (RFC 5802, RFC 7677) with channel binding (RFC 5929, RFC 9266,
 //! XEP-0440) and PLAIN (RFC 4616), the choice between the mechanisms a server
-//! offers, and the `<failure/>` conditions of RFC 6120 §6.5.
+//! offers, and the `<failure/>` conditions of RFC 6120 §6.5. With the
+//! `legacy-digest-md5` feature, also DIGEST-MD5 (RFC 2831, historic since
+//! RFC 6331) in [`digest_md5`], for old servers; never chosen over SCRAM.
 //!
 //! Everything here works on the *decoded* SASL messages: the XML layer takes
 //! the base64 text out of `<challenge/>` and `<success/>` and decodes it, and
@@ -96,6 +98,8 @@ use core::fmt;
 use crate::error::BufferTooSmall;
 
 mod channel_binding;
+#[cfg(feature = "legacy-digest-md5")]
+pub mod digest_md5;
 mod failure;
 mod mechanism;
 pub mod plain;
@@ -136,8 +140,9 @@ pub enum Fault {
 #[non_exhaustive]
 pub enum SaslError {
     // ----- the server is at fault -----
-    /// A server message does not follow the RFC 5802 §7 grammar: a missing
-    /// or misplaced attribute, bad base64, a bad number.
+    /// A server message does not follow the RFC 5802 §7 grammar (or, for
+    /// DIGEST-MD5, RFC 2831 §2.1): a missing or misplaced attribute, bad
+    /// base64, a bad number.
     MalformedServerMessage {
         /// Which rule was broken.
         reason: &'static str,
@@ -165,9 +170,11 @@ pub enum SaslError {
         /// The client's ceiling.
         max: u32,
     },
-    /// The `v=` verifier is not the ServerSignature this client computed:
-    /// the server does not know the salted password, or the exchange was
-    /// tampered with (RFC 5802 §5: mutual authentication failed).
+    /// The `v=` verifier is not the ServerSignature this client computed
+    /// (or DIGEST-MD5's `rspauth` is not the one expected, RFC 2831
+    /// §2.1.3): the server does not know the (salted) password, or the
+    /// exchange was tampered with (RFC 5802 §5: mutual authentication
+    /// failed).
     ServerSignatureMismatch,
     /// The server-final-message is `e=`: the server refused the exchange.
     ServerError(scram::ServerErrorValue),
@@ -237,7 +244,7 @@ impl fmt::Display for SaslError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MalformedServerMessage { reason } => {
-                write!(f, "server sent a malformed SCRAM message: {reason}")
+                write!(f, "server sent a malformed SASL message: {reason}")
             }
             Self::MandatoryExtension => {
                 f.write_str("server requires an unsupported SCRAM extension (m=)")
