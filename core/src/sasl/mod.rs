@@ -3,7 +3,7 @@
 //! XEP-0440) and PLAIN (RFC 4616), the choice between the mechanisms a server
 //! offers, and the `<failure/>` conditions of RFC 6120 §6.5. With the
 //! `legacy-digest-md5` feature, also DIGEST-MD5 (RFC 2831, historic since
-//! RFC 6331) in [`digest_md5`], for old servers; never chosen over SCRAM.
+//! RFC 6331) in the `digest_md5` module, for old servers; never chosen over SCRAM.
 //!
 //! Everything here works on the *decoded* SASL messages: the XML layer takes
 //! the base64 text out of `<challenge/>` and `<success/>` and decodes it, and
