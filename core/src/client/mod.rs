@@ -750,16 +750,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
         self.ready()?;
-        self.queue_stanza(|w| {
-            w.start_element("iq")?;
-            w.attr("type", "result")?;
-            if let Some(to) = to {
-                w.attr("to", to)?;
-            }
-            w.attr("id", id)?;
-            payload(w)?;
-            w.end_element("iq")
-        })
+        self.queue_iq_result(to, id, payload)
     }
 
     /// Answers an [`Event::IqRequest`] with a stanza error (RFC 6120 §8.3).

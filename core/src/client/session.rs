@@ -194,7 +194,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
     }
 
-    fn queue_iq_result(
+    pub(super) fn queue_iq_result(
         &mut self,
         to: Option<&str>,
         id: &str,
