@@ -1298,3 +1298,16 @@ fn hostile_transcripts_byte_by_byte_match_whole() {
         assert!(matches!(&out[0], Out::Tx(t) if t.contains("service-unavailable")));
     }
 }
+
+#[test]
+fn negotiation_timer_spans_the_restarts() {
+    // The first poll at the clock's origin: the deadline still counts from
+    // there after STARTTLS, not from the restart.
+    let mut h = Harness::new(config("juliet@example.com", "pw"));
+    h.now = Instant::ZERO;
+    h.drain();
+    h.feed(&format!("{SERVER_HEADER}{STARTTLS_FEATURES}"), usize::MAX);
+    h.now = Instant::from_millis(30_000);
+    h.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", usize::MAX);
+    assert_eq!(h.client.next_deadline(), Some(Instant::from_millis(60_000)));
+}

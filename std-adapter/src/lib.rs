@@ -1,8 +1,49 @@
-//! The std adapter for picoxmpp.
+//! The std adapter for picoxmpp: the sans-IO core driven over
+//! `std::net::TcpStream` and rustls.
 //!
-//! This crate will carry the blocking and tokio connections that drive the
-//! core client over TCP and rustls, DNS SRV resolution, reconnection and the
-//! `picoxmpp` command. None of that exists yet; today it only re-exports the
-//! core crate so that std users have one dependency to name.
+//! The adapter moves bytes, time and TLS between a socket and the core
+//! [`Client`](picoxmpp::client::Client); every XMPP decision is the
+//! core's. Today it has the blocking [`Connection`] (STARTTLS or direct
+//! TLS, certificates verified against Mozilla's roots or a CA file,
+//! `tls-exporter` and `tls-server-end-point` channel binding for
+//! SCRAM-*-PLUS); DNS SRV, reconnection, tokio and the `picoxmpp` command
+//! come next.
+//!
+//! An echo bot:
+//!
+//! ```no_run
+//! use picoxmpp::client::{Config, Event};
+//! use picoxmpp::jid::Jid;
+//! use picoxmpp::stanza::MessageType;
+//! use picoxmpp_std::{Connection, TlsSettings};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (mut rx, mut tx) = (vec![0u8; 16 * 1024], vec![0u8; 4 * 1024]);
+//! let config = Config::new(Jid::parse("juliet@example.com")?, "secret");
+//! let tls = TlsSettings::new(); // Mozilla's roots, STARTTLS
+//! let mut conn = Connection::connect(("example.com", 5222), &mut rx, &mut tx, config, &tls)?;
+//! // An event borrows the receive buffer: copy out what the answer needs.
+//! while let Some(echo) = conn.next_event(|event| match event {
+//!     Event::Message(m) => Some((m.from()?.to_string(), m.body()?.to_string())),
+//!     _ => None,
+//! })? {
+//!     if let Some((from, body)) = echo {
+//!         conn.client().send_message(Jid::parse(&from)?, MessageType::Chat, &body)?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod connection;
+pub mod error;
+pub mod tls;
+
+pub use connection::{Connection, Next};
+pub use error::Error;
 pub use picoxmpp;
+/// The rustls this crate is built with: its types appear in
+/// [`Error::Tls`], [`TlsSettings::add_ca_der`] and [`Connection::tls`].
+pub use rustls;
+pub use tls::{ChannelBindings, TlsSettings};

@@ -488,8 +488,9 @@ pub struct Client<'b, 'c, R> {
     id_counter: u32,
     /// The server's XEP-0478 stanza size limit.
     server_max_stanza: Option<u32>,
-    /// Session started, last byte sent and received.
-    started: Instant,
+    /// When the session started (the first poll), last byte sent and
+    /// received.
+    started: Option<Instant>,
     last_tx: Instant,
     last_rx: Instant,
     /// A keepalive ping is outstanding.
@@ -531,7 +532,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             id_prefix,
             id_counter: 0,
             server_max_stanza: None,
-            started: Instant::ZERO,
+            started: None,
             last_tx: Instant::ZERO,
             last_rx: Instant::ZERO,
             ping_outstanding: false,
@@ -889,9 +890,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             match self.state {
                 State::Closed => return Ok(Output::Closed),
                 State::Start => {
-                    if self.started == Instant::ZERO {
-                        self.started = now;
-                    }
+                    // The negotiation timer runs from the first poll, across
+                    // the restarts after TLS and SASL.
+                    self.started.get_or_insert(now);
                     if self.config.tls == TlsPolicy::Direct && !self.tls {
                         return Err(self.fail(ClientError::InvalidInput(
                             "direct TLS: call tls_established before the first poll",
@@ -960,7 +961,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     fn negotiation_deadline(&self) -> Option<Instant> {
         match self.state {
             State::Ready | State::Closing | State::Closed | State::Start => None,
-            _ => Some(self.started + self.config.negotiation_timeout),
+            _ => self.started.map(|s| s + self.config.negotiation_timeout),
         }
     }
 
