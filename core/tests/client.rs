@@ -1308,6 +1308,9 @@ fn negotiation_timer_spans_the_restarts() {
     h.drain();
     h.feed(&format!("{SERVER_HEADER}{STARTTLS_FEATURES}"), usize::MAX);
     h.now = Instant::from_millis(30_000);
-    h.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", usize::MAX);
+    h.feed(
+        "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+        usize::MAX,
+    );
     assert_eq!(h.client.next_deadline(), Some(Instant::from_millis(60_000)));
 }
