@@ -1314,3 +1314,24 @@ fn negotiation_timer_spans_the_restarts() {
     );
     assert_eq!(h.client.next_deadline(), Some(Instant::from_millis(60_000)));
 }
+
+#[test]
+fn plus_without_a_binding_list_is_not_guessed() {
+    // ejabberd 23.01 after TLS: -PLUS for tls-unique only, no XEP-0440
+    // list. A TLS 1.3 client has only tls-exporter data: SCRAM without
+    // -PLUS, flag `n` (the server does support channel binding, so `y`
+    // would make it fail the exchange).
+    let mut h = Harness::new(config("juliet@example.com", "pw"));
+    h.binding = TlsBinding::Exporter(&[7u8; 32]);
+    let out = up_to_sasl(
+        &mut h,
+        usize::MAX,
+        &mechanisms(&["PLAIN", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"]),
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Tx(t) if t.contains("mechanism='SCRAM-SHA-1'"))),
+        "{out:?}"
+    );
+    assert!(sasl_payload(&out, "auth").starts_with("n,,n=juliet,r="));
+}

@@ -258,9 +258,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let caps = Capabilities {
             tls: self.tls,
             channel_bindings: &bindings,
-            // RFC 9266 §3: tls-exporter is the type for TLS 1.3, the only
-            // version that gives exporter data here.
-            assume_tls_exporter: !self.cb_exporter.is_empty(),
+            // No XEP-0440 list: do not guess. RFC 9266 makes tls-exporter
+            // the TLS 1.3 default, but servers that predate it (ejabberd
+            // 23.01) offer -PLUS for tls-unique only and fail the exchange;
+            // SCRAM without -PLUS (flag `n`, since -PLUS is offered) works
+            // everywhere, and servers that support tls-exporter say so.
+            assume_tls_exporter: false,
             password: self.config.password.is_some() || self.config.scram_cache.is_some(),
             external: self.config.external,
             anonymous: self.config.anonymous,
