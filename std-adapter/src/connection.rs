@@ -33,6 +33,18 @@ pub enum Next<T> {
     Closed,
 }
 
+/// Which way bytes went, for a [`Connection::set_tap`] observer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A whole unit the core transmitted, before it is written.
+    Sent,
+    /// Bytes read from the connection (after TLS), in the chunks they came.
+    Received,
+}
+
+/// The observer of [`Connection::set_tap`].
+type Tap<'a> = Box<dyn FnMut(Direction, &[u8]) + Send + 'a>;
+
 /// One XMPP session over TCP (and TLS), driven by blocking calls.
 ///
 /// It works in the caller's buffers, `rx` (its size bounds the largest
@@ -61,6 +73,7 @@ pub struct Connection<'a> {
     bindings: Option<ChannelBindings>,
     negotiation_timeout: Duration,
     epoch: StdInstant,
+    tap: Option<Tap<'a>>,
 }
 
 impl<'a> Connection<'a> {
@@ -118,6 +131,7 @@ impl<'a> Connection<'a> {
             bindings: None,
             negotiation_timeout,
             epoch,
+            tap: None,
         };
         if tls.is_direct() {
             // XEP-0368: TLS first, then the stream, as after STARTTLS.
@@ -153,6 +167,13 @@ impl<'a> Connection<'a> {
     /// The channel-binding data handed to the core after the handshake.
     pub fn channel_bindings(&self) -> Option<&ChannelBindings> {
         self.bindings.as_ref()
+    }
+
+    /// Shows `tap` every unit sent and every byte received, in plaintext
+    /// (inside TLS), for a transcript. It sees the SASL exchange too:
+    /// redact before showing it to anyone.
+    pub fn set_tap(&mut self, tap: impl FnMut(Direction, &[u8]) + Send + 'a) {
+        self.tap = Some(Box::new(tap));
     }
 
     // -- driving -----------------------------------------------------------
@@ -207,7 +228,12 @@ impl<'a> Connection<'a> {
         loop {
             let now = self.now();
             match self.client.poll(now)? {
-                Output::Transmit(unit) => self.transport.write_unit(unit)?,
+                Output::Transmit(unit) => {
+                    if let Some(tap) = &mut self.tap {
+                        tap(Direction::Sent, unit);
+                    }
+                    self.transport.write_unit(unit)?
+                }
                 Output::StartTls => self.start_tls()?,
                 Output::Event(event) => return Ok(Next::Event(f(event))),
                 Output::Wait(deadline) => {
@@ -219,7 +245,11 @@ impl<'a> Connection<'a> {
                         }
                         timeout = Some(timeout.map_or(left, |t| t.min(left)));
                     }
-                    let n = self.transport.read(self.client.receive_buffer(), timeout)?;
+                    let buf = self.client.receive_buffer();
+                    let n = self.transport.read(buf, timeout)?;
+                    if let Some(tap) = &mut self.tap {
+                        tap(Direction::Received, &buf[..n]);
+                    }
                     // A read that timed out commits 0: the core checks its
                     // timers at the next poll.
                     let now = self.now();

@@ -36,8 +36,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod connection;
 pub mod error;
+pub mod reconnect;
+pub mod srv;
 pub mod tls;
 
 pub use connection::{Connection, Next};
