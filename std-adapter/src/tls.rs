@@ -78,9 +78,13 @@ impl TlsSettings {
     /// certificate.
     pub fn add_ca_file(self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let pem = std::fs::read(path).map_err(Error::Io)?;
-        self.add_ca_pem(&pem)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::Config(format!("cannot read the CA file {}: {e}", path.display()))
+        })?;
+        self.add_ca_pem(&pem).map_err(|e| match e {
+            Error::Config(what) => Error::Config(format!("{}: {what}", path.display())),
+            other => other,
+        })
     }
 
     /// Trusts the CA certificates of a PEM text too. Fails if it holds no

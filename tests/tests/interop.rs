@@ -1,0 +1,1068 @@
+//! Interop tests against real XMPP servers: Prosody and ejabberd on
+//! loopback, as `tests/interop/servers-up.sh` sets them up (accounts
+//! alice, bob and carol with passwords `<name>-pass` on `localhost`, a
+//! self-signed certificate for `localhost`).
+//!
+//! Every test is `#[ignore]`d, so `cargo test --workspace` needs no server.
+//! To run them:
+//!
+//! ```text
+//! sudo bash tests/interop/servers-up.sh
+//! cargo test -p picoxmpp-tests --test interop -- --ignored --test-threads=1
+//! sudo bash tests/interop/servers-down.sh
+//! ```
+//!
+//! `PICOXMPP_INTEROP_CA` names the CA certificate (default
+//! `/tmp/picoxmpp-servers/certs/localhost.crt`). A server that does not
+//! answer fails the test: it is never skipped.
+
+use picoxmpp::client::{ClientError, Config, Event, Keepalive};
+use picoxmpp::jid::Jid;
+use picoxmpp::sasl::Mechanism;
+use picoxmpp::stanza::{IqType, MessageType, PresenceType};
+use picoxmpp::xml::Element;
+use picoxmpp_std::connection::Direction;
+use picoxmpp_std::{Connection, Error, Next, TlsSettings};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEFAULT_CA: &str = "/tmp/picoxmpp-servers/certs/localhost.crt";
+const DOMAIN: &str = "localhost";
+const NS_ROSTER: &str = "jabber:iq:roster";
+/// How long any single expected event may take.
+const WAIT: Duration = Duration::from_secs(8);
+/// How long each connection is driven before the next one's turn.
+const SLICE: Duration = Duration::from_millis(40);
+/// How long the other sessions are driven while one waits.
+const OTHERS_SLICE: Duration = Duration::from_millis(2);
+
+/// One server under test.
+#[derive(Debug, Clone, Copy)]
+struct Server {
+    name: &'static str,
+    /// STARTTLS port.
+    starttls: u16,
+    /// Direct TLS port (XEP-0368).
+    direct: u16,
+}
+
+const PROSODY: Server = Server {
+    name: "prosody",
+    starttls: 5222,
+    direct: 5223,
+};
+
+const EJABBERD: Server = Server {
+    name: "ejabberd",
+    starttls: 5322,
+    direct: 5323,
+};
+
+fn ca_path() -> String {
+    std::env::var("PICOXMPP_INTEROP_CA").unwrap_or_else(|_| DEFAULT_CA.to_owned())
+}
+
+fn tls_settings(direct: bool) -> TlsSettings {
+    let ca = ca_path();
+    let tls = TlsSettings::new()
+        .without_public_roots()
+        .add_ca_file(&ca)
+        .unwrap_or_else(|e| {
+            panic!(
+                "CA certificate {ca}: {e}. Start the servers with \
+                 `bash tests/interop/servers-up.sh` (as root) or set PICOXMPP_INTEROP_CA"
+            )
+        })
+        .server_name(DOMAIN);
+    if direct {
+        tls.direct_tls()
+    } else {
+        tls
+    }
+}
+
+/// A resource no other test (or earlier run) uses.
+fn unique_resource(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("pico-{test}-{}-{t}-{n}", std::process::id())
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn leak_buf(len: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; len].into_boxed_slice())
+}
+
+/// A session's configuration: no keepalive (the tests are short), short
+/// timeouts so that a stuck exchange fails rather than hangs.
+fn config(jid: &str, password: &str) -> Config<'static> {
+    let jid = Jid::parse(leak(jid.to_owned())).expect("a valid JID");
+    let mut c = Config::new(jid, leak(password.to_owned()));
+    c.keepalive = Keepalive::Off;
+    c.negotiation_timeout = Duration::from_secs(15);
+    c.iq_timeout = Duration::from_secs(10);
+    c.close_timeout = Duration::from_secs(5);
+    c
+}
+
+/// Opens a connection to `server` (STARTTLS or direct TLS port). Failing
+/// to reach the server is a test failure.
+fn open(server: Server, direct: bool, config: Config<'static>) -> Connection<'static> {
+    let port = if direct {
+        server.direct
+    } else {
+        server.starttls
+    };
+    // Connection borrows its buffers and config for its lifetime: leaked,
+    // they live as long as the test process, a few hundred KiB in all.
+    Connection::connect(
+        ("127.0.0.1", port),
+        leak_buf(64 * 1024),
+        leak_buf(16 * 1024),
+        config,
+        &tls_settings(direct),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{} on 127.0.0.1:{port}: {e}. Is it running? Start it with \
+             `bash tests/interop/servers-up.sh` (as root)",
+            server.name
+        )
+    })
+}
+
+// -- what a session saw, owned ------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RosterItem {
+    jid: String,
+    name: Option<String>,
+    subscription: Option<String>,
+    ask: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Ready(String),
+    Message {
+        from: String,
+        kind: MessageType,
+        body: Option<String>,
+    },
+    Presence {
+        from: String,
+        kind: Option<PresenceType>,
+    },
+    IqResult {
+        id: String,
+        payload: Option<String>,
+        roster: Vec<RosterItem>,
+    },
+    IqError {
+        id: String,
+        condition: String,
+    },
+    IqTimeout(String),
+    RosterPush(Vec<RosterItem>),
+    Closed,
+    Other(String),
+}
+
+fn roster_items(query: &Element<'_>) -> Vec<RosterItem> {
+    if !query.is("query", NS_ROSTER) {
+        return Vec::new();
+    }
+    query
+        .children()
+        .filter(|c| c.is("item", NS_ROSTER))
+        .map(|c| RosterItem {
+            jid: c.attr("jid").map(|t| t.to_string()).unwrap_or_default(),
+            name: c.attr("name").map(|t| t.to_string()),
+            subscription: c.attr("subscription").map(|t| t.to_string()),
+            ask: c.attr("ask").map(|t| t.to_string()),
+        })
+        .collect()
+}
+
+fn own(event: Event<'_>) -> Seen {
+    match event {
+        Event::Ready { jid } => Seen::Ready(jid.to_string()),
+        Event::Message(m) => Seen::Message {
+            from: m.from().map(|f| f.to_string()).unwrap_or_default(),
+            kind: m.message_type(),
+            body: m.body().map(|b| b.to_string()),
+        },
+        Event::Presence(p) => Seen::Presence {
+            from: p.from().map(|f| f.to_string()).unwrap_or_default(),
+            kind: p.presence_type(),
+        },
+        Event::IqResult { id, payload } => Seen::IqResult {
+            id: id.as_str().to_owned(),
+            roster: payload.as_ref().map(roster_items).unwrap_or_default(),
+            payload: payload.map(|p| p.as_str().to_owned()),
+        },
+        Event::IqError { id, error } => Seen::IqError {
+            id: id.as_str().to_owned(),
+            condition: error
+                .map(|e| e.condition().as_str().to_owned())
+                .unwrap_or_else(|| "(no error element)".to_owned()),
+        },
+        Event::IqTimeout { id } => Seen::IqTimeout(id.as_str().to_owned()),
+        Event::RosterPush(query) => Seen::RosterPush(roster_items(&query)),
+        Event::Closed => Seen::Closed,
+        other => Seen::Other(format!("{other:?}")),
+    }
+}
+
+// -- a session under test -------------------------------------------------------
+
+/// A connection, the events it received that no wait consumed yet, and
+/// everything it saw (for failure messages).
+struct Session {
+    label: String,
+    conn: Connection<'static>,
+    jid: String,
+    inbox: Vec<Seen>,
+    log: Vec<(Duration, Seen)>,
+    transcript: Transcript,
+    started: Instant,
+    closed: bool,
+}
+
+impl Session {
+    /// Connects and runs the negotiation to `Event::Ready`.
+    fn login(server: Server, direct: bool, jid: &str) -> Session {
+        let user = jid.split('@').next().unwrap_or_default();
+        let password = format!("{user}-pass");
+        let started = Instant::now();
+        let mut conn = open(server, direct, config(jid, &password));
+        let transcript = Transcript::attach(&mut conn);
+        let mut s = Session {
+            label: format!("{}:{jid}", server.name),
+            conn,
+            jid: String::new(),
+            inbox: Vec::new(),
+            log: Vec::new(),
+            transcript,
+            started,
+            closed: false,
+        };
+        let ready = s.wait_alone("Ready", |e| match e {
+            Seen::Ready(jid) => Some(jid.clone()),
+            _ => None,
+        });
+        s.jid = ready;
+        s
+    }
+
+    fn bare(&self) -> String {
+        self.jid.split('/').next().unwrap_or_default().to_owned()
+    }
+
+    /// Drives the connection until events arrive (then takes those the
+    /// core already has) or `slice` passes, collecting events.
+    fn pump(&mut self, slice: Duration) {
+        if self.closed {
+            std::thread::sleep(slice.min(Duration::from_millis(5)));
+            return;
+        }
+        let mut until = Instant::now() + slice;
+        loop {
+            match self.conn.next_event_until(until, own) {
+                Ok(Next::Event(seen)) => {
+                    self.log.push((self.started.elapsed(), seen.clone()));
+                    if seen == Seen::Closed {
+                        self.closed = true;
+                    }
+                    self.inbox.push(seen);
+                    // A deadline already past: no more reading, only the
+                    // events already parsed.
+                    until = Instant::now();
+                }
+                Ok(Next::Timeout) => return,
+                Ok(Next::Closed) => {
+                    self.closed = true;
+                    return;
+                }
+                Err(e) => panic!(
+                    "{}: the session failed: {e:?}\n{}",
+                    self.label,
+                    self.history()
+                ),
+            }
+        }
+    }
+
+    /// Writes what commands queued (a deadline already past reads
+    /// nothing), keeping any event that was already there.
+    fn flush(&mut self) {
+        self.pump(Duration::ZERO);
+    }
+
+    fn history(&self) -> String {
+        let mut s = format!("events of {} ({}):\n", self.label, self.jid);
+        for (t, e) in &self.log {
+            let _ = writeln!(s, "  {:>6} ms  {e:?}", t.as_millis());
+        }
+        s.push_str(&self.transcript.render());
+        s
+    }
+
+    /// Takes the first event of the inbox `f` accepts.
+    fn take<T>(&mut self, f: &mut impl FnMut(&Seen) -> Option<T>) -> Option<T> {
+        let i = self.inbox.iter().position(|e| f(e).is_some())?;
+        let e = self.inbox.remove(i);
+        f(&e)
+    }
+
+    /// Waits (at most [`WAIT`]) for an event `f` accepts, driving only this
+    /// session.
+    fn wait_alone<T>(&mut self, what: &str, mut f: impl FnMut(&Seen) -> Option<T>) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(t) = self.take(&mut f) {
+                return t;
+            }
+            if Instant::now() >= deadline || self.closed {
+                panic!(
+                    "{}: no {what} within {WAIT:?}\n{}",
+                    self.label,
+                    self.history()
+                );
+            }
+            self.pump(SLICE);
+        }
+    }
+
+    /// Waits for an event `f` accepts on this session, driving `others`
+    /// in turn (their events stay in their inboxes).
+    fn wait<T>(
+        &mut self,
+        others: &mut [&mut Session],
+        what: &str,
+        mut f: impl FnMut(&Seen) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(t) = self.take(&mut f) {
+                return t;
+            }
+            if Instant::now() >= deadline || self.closed {
+                let mut msg = format!(
+                    "{}: no {what} within {WAIT:?}\n{}",
+                    self.label,
+                    self.history()
+                );
+                for o in others.iter() {
+                    msg.push_str(&o.history());
+                }
+                panic!("{msg}");
+            }
+            self.pump(SLICE);
+            if let Some(t) = self.take(&mut f) {
+                return t;
+            }
+            // The others only need to keep up (answer pushes, read what
+            // the server sends them): a short turn each.
+            for o in others.iter_mut() {
+                o.pump(OTHERS_SLICE);
+            }
+        }
+    }
+
+    /// Sends an iq and waits for its result; an error or timeout fails.
+    fn iq_result(
+        &mut self,
+        others: &mut [&mut Session],
+        what: &str,
+        send: impl FnOnce(&mut Connection<'static>) -> Result<picoxmpp::client::IqId, ClientError>,
+    ) -> Seen {
+        let id = send(&mut self.conn).unwrap_or_else(|e| panic!("{}: {what}: {e}", self.label));
+        let id = id.as_str().to_owned();
+        self.flush();
+        let answer = self.wait(
+            others,
+            &format!("answer to {what} (id {id})"),
+            |e| match e {
+                Seen::IqResult { id: i, .. } | Seen::IqError { id: i, .. } | Seen::IqTimeout(i)
+                    if *i == id =>
+                {
+                    Some(e.clone())
+                }
+                _ => None,
+            },
+        );
+        match answer {
+            Seen::IqResult { .. } => answer,
+            other => panic!("{}: {what}: {other:?}\n{}", self.label, self.history()),
+        }
+    }
+
+    fn roster(&mut self) -> Vec<RosterItem> {
+        let now = self.conn.now();
+        match self.iq_result(&mut [], "roster get", |c| {
+            c.client().request_roster(None, now)
+        }) {
+            Seen::IqResult { roster, .. } => roster,
+            _ => unreachable!(),
+        }
+    }
+
+    fn remove_roster_item(&mut self, jid: &str) {
+        let now = self.conn.now();
+        let j = Jid::parse(jid).unwrap();
+        self.iq_result(&mut [], &format!("roster remove {jid}"), |c| {
+            c.client().set_roster_item(j, None, true, now)
+        });
+    }
+
+    /// Removes `jid` from the roster if it is there (clean slate for the
+    /// subscription tests, whatever an earlier run left).
+    fn forget(&mut self, jid: &str) {
+        if self.roster().iter().any(|i| i.jid == jid) {
+            self.remove_roster_item(jid);
+            // The push of the removal.
+            self.wait_alone("roster push of the removal", |e| match e {
+                Seen::RosterPush(items) if items.iter().any(|i| i.jid == jid) => Some(()),
+                _ => None,
+            });
+        }
+    }
+
+    fn initial_presence(&mut self) {
+        self.conn
+            .client()
+            .set_presence(None, None, 0)
+            .unwrap_or_else(|e| panic!("{}: presence: {e}", self.label));
+        self.flush();
+    }
+
+    /// Closes politely and checks the session ends.
+    fn close(mut self) {
+        let t = Instant::now();
+        self.conn
+            .close()
+            .unwrap_or_else(|e| panic!("{}: close: {e:?}\n{}", self.label, self.history()));
+        if std::env::var_os("PICOXMPP_INTEROP_TRANSCRIPT").is_some() {
+            println!("{}", self.history());
+        }
+        assert!(
+            self.conn.tls().is_none(),
+            "{}: TLS still up after close",
+            self.label
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "{}: the server took {:?} to close its stream",
+            self.label,
+            t.elapsed()
+        );
+    }
+}
+
+// -- transcripts ---------------------------------------------------------------
+
+/// What went over a connection, in plaintext (the adapter's tap sees
+/// inside TLS): for failure messages and for what the API does not report
+/// (the SASL mechanism used, how many `<auth/>` were sent).
+#[derive(Clone, Default)]
+struct Transcript(Arc<Mutex<Vec<Chunk>>>);
+
+/// When (since the connection opened), which way, and what.
+type Chunk = (Duration, Direction, Vec<u8>);
+
+impl Transcript {
+    /// Taps `conn`, from before its first poll.
+    fn attach(conn: &mut Connection<'static>) -> Transcript {
+        let t = Transcript::default();
+        let log = t.0.clone();
+        let start = Instant::now();
+        conn.set_tap(move |dir, bytes| {
+            log.lock()
+                .unwrap()
+                .push((start.elapsed(), dir, bytes.to_vec()))
+        });
+        t
+    }
+
+    /// The units the client sent, each whole.
+    fn sent(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, d, _)| *d == Direction::Sent)
+            .map(|(_, _, b)| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    /// Everything received, concatenated.
+    fn received(&self) -> String {
+        let bytes: Vec<u8> = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, d, _)| *d == Direction::Received)
+            .flat_map(|(_, _, b)| b.iter().copied())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The whole exchange, one line a chunk, SASL payloads left out.
+    fn render(&self) -> String {
+        let mut out = String::from("transcript (C: client, S: server):\n");
+        for (t, dir, bytes) in self.0.lock().unwrap().iter() {
+            let who = if *dir == Direction::Sent { "C" } else { "S" };
+            let text = redact_sasl(&String::from_utf8_lossy(bytes));
+            let _ = writeln!(out, "  {:>6} ms {who}: {text}", t.as_millis());
+        }
+        out
+    }
+}
+
+/// Replaces the base64 of SASL elements with `…` (the test passwords are
+/// public, but a transcript is no place for credentials).
+fn redact_sasl(text: &str) -> String {
+    let mut out = text.to_owned();
+    for name in ["auth", "response", "challenge", "success"] {
+        let open = format!("<{name} ");
+        let close = format!("</{name}>");
+        let mut from = 0;
+        while let Some(i) = out[from..].find(&open).map(|i| i + from) {
+            let Some(gt) = out[i..].find('>').map(|g| g + i + 1) else {
+                break;
+            };
+            let Some(end) = out[gt..].find(&close).map(|e| e + gt) else {
+                break;
+            };
+            out.replace_range(gt..end, "…");
+            from = gt;
+        }
+    }
+    out
+}
+
+/// The values of `<tag>…</tag>` in `text`.
+fn texts_of(text: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(rest[..j].to_owned());
+        rest = &rest[j..];
+    }
+    out
+}
+
+/// The mechanism named by an `<auth/>` the client sent.
+fn auth_mechanism(unit: &str) -> Option<String> {
+    let rest = &unit[unit.find("<auth ")?..];
+    let rest = &rest[rest.find("mechanism=")? + "mechanism=".len()..];
+    let quote = rest.chars().next()?;
+    let rest = &rest[1..];
+    Some(rest[..rest.find(quote)?].to_owned())
+}
+
+// -- the tests, for any server ---------------------------------------------------
+
+fn alice(resource: &str) -> String {
+    format!("alice@{DOMAIN}/{resource}")
+}
+
+/// The SCRAM hash of a mechanism name, for ordering: higher is stronger.
+fn scram_strength(name: &str) -> u8 {
+    match name.trim_end_matches("-PLUS") {
+        "SCRAM-SHA-512" => 3,
+        "SCRAM-SHA-256" => 2,
+        "SCRAM-SHA-1" => 1,
+        _ => 0,
+    }
+}
+
+/// STARTTLS, then the strongest SCRAM both sides support, bind, ready.
+fn starttls_scram_login(server: Server) {
+    let t = Instant::now();
+    let mut s = Session::login(server, false, &alice(&unique_resource("starttls")));
+    let elapsed = t.elapsed();
+    assert!(s.conn.client().is_tls());
+    let version = s.conn.tls().expect("TLS").protocol_version();
+
+    // What the server offered after TLS, and what the client sent.
+    let received = s.transcript.received();
+    let offered = texts_of(&received, "mechanism");
+    let cb_types: Option<Vec<String>> = received.contains("urn:xmpp:sasl-cb:0").then(|| {
+        let from = received.find("urn:xmpp:sasl-cb:0").unwrap_or(0);
+        let list = &received[from..];
+        let list = &list[..list.find("</sasl-channel-binding>").unwrap_or(list.len())];
+        list.split("type=")
+            .skip(1)
+            .filter_map(|t| t.get(1..).and_then(|t| t.split(['\'', '"']).next()))
+            .map(str::to_owned)
+            .collect()
+    });
+    let auths: Vec<String> = s
+        .transcript
+        .sent()
+        .iter()
+        .filter_map(|u| auth_mechanism(u))
+        .collect();
+    let context = format!("{}: offered {offered:?}, sent {auths:?}", server.name);
+    assert_eq!(auths.len(), 1, "{context}");
+    let used = &auths[0];
+
+    // The strongest SCRAM hash offered (among those this build has) ...
+    let strongest = offered
+        .iter()
+        .filter(|m| Mechanism::from_name(m).is_some_and(|m| m.is_scram() && m.is_supported()))
+        .map(|m| scram_strength(m))
+        .max()
+        .expect("the server offers SCRAM");
+    assert_eq!(scram_strength(used), strongest, "{context}");
+    // ... with channel binding when the server names a type this client
+    // has (XEP-0440; tls-exporter under TLS 1.3), without otherwise.
+    let usable_cb = cb_types.as_ref().is_some_and(|types| {
+        types
+            .iter()
+            .any(|t| t == "tls-exporter" || t == "tls-server-end-point")
+    });
+    let plus_offered = offered
+        .iter()
+        .any(|m| m.ends_with("-PLUS") && scram_strength(m) == strongest);
+    assert_eq!(
+        used.ends_with("-PLUS"),
+        plus_offered && usable_cb,
+        "{context}, channel-binding types {cb_types:?}"
+    );
+    // The core kept the salted password of that hash for a cached login.
+    let cached = s.conn.client().salted_password().map(|p| p.hash());
+    assert!(cached.is_some(), "{context}");
+    println!(
+        "{}: STARTTLS {version:?}, offered {offered:?} (XEP-0440 channel-binding types: \
+         {cb_types:?}), used {used}, ready as {} in {} ms",
+        server.name,
+        s.jid,
+        elapsed.as_millis()
+    );
+    s.close();
+}
+
+fn direct_tls_login(server: Server) {
+    let t = Instant::now();
+    let s = Session::login(server, true, &alice(&unique_resource("direct")));
+    let elapsed = t.elapsed();
+    let tls = s.conn.tls().expect("TLS");
+    println!(
+        "{}: direct TLS {:?}, ALPN {:?}, ready as {} in {} ms",
+        server.name,
+        tls.protocol_version(),
+        tls.alpn_protocol().map(String::from_utf8_lossy),
+        s.jid,
+        elapsed.as_millis()
+    );
+    assert!(s.jid.starts_with("alice@localhost/"), "{}", s.jid);
+    s.close();
+}
+
+fn wrong_password(server: Server) {
+    for direct in [false, true] {
+        let jid = alice(&unique_resource("wrongpw"));
+        let t = Instant::now();
+        let mut conn = open(server, direct, config(&jid, "not-alice-pass"));
+        let transcript = Transcript::attach(&mut conn);
+        let mut seen = Vec::new();
+        let err = loop {
+            match conn.next_event(own) {
+                Ok(Some(e)) => seen.push(e),
+                Ok(None) => panic!(
+                    "{}: closed without an error; saw {seen:?}\n{}",
+                    server.name,
+                    transcript.render()
+                ),
+                Err(e) => break e,
+            }
+        };
+        let context = format!(
+            "{} (direct TLS: {direct}): {err:?}, saw {seen:?}\n{}",
+            server.name,
+            transcript.render()
+        );
+        assert!(
+            matches!(err, Error::Client(ClientError::AuthenticationFailed(_))),
+            "{context}"
+        );
+        assert!(seen.is_empty(), "{context}");
+        // No retry: the session stays failed with the same error ...
+        assert!(
+            matches!(
+                conn.client().error(),
+                Some(ClientError::AuthenticationFailed(_))
+            ),
+            "{context}"
+        );
+        match conn.next_event(own) {
+            Err(Error::Client(ClientError::AuthenticationFailed(_))) => {}
+            // The server hung up first; nothing was retried.
+            Err(Error::Io(_)) => {}
+            other => panic!("after the failure: {other:?}\n{context}"),
+        }
+        // ... one <auth/> went out, the server's <failure/> came back, and
+        // the client closed its stream.
+        let sent = transcript.sent();
+        let auths = sent.iter().filter(|u| auth_mechanism(u).is_some()).count();
+        assert_eq!(auths, 1, "{context}");
+        assert!(
+            transcript.received().contains("<not-authorized"),
+            "{context}"
+        );
+        assert!(
+            sent.last().is_some_and(|u| u.contains("</stream:stream>")),
+            "{context}"
+        );
+        println!(
+            "{} (direct TLS: {direct}): wrong password refused with {err} after one <auth/> \
+             ({}) in {} ms",
+            server.name,
+            sent.iter()
+                .find_map(|u| auth_mechanism(u))
+                .unwrap_or_default(),
+            t.elapsed().as_millis()
+        );
+    }
+}
+
+fn bind_resources(server: Server) {
+    // A chosen resource: the server may alter it (RFC 6120 §7.6.1), not the
+    // account.
+    let s = Session::login(server, false, &format!("alice@{DOMAIN}/picotest"));
+    let (bare, resource) = s.jid.split_once('/').expect("a full JID");
+    assert_eq!(bare, "alice@localhost");
+    assert!(!resource.is_empty());
+    println!(
+        "{}: asked for resource picotest, bound {} ({})",
+        server.name,
+        s.jid,
+        if resource == "picotest" {
+            "as asked"
+        } else {
+            "altered by the server"
+        }
+    );
+    s.close();
+
+    // No resource: the server assigns one.
+    let s = Session::login(server, false, &format!("alice@{DOMAIN}"));
+    let (bare, resource) = s.jid.split_once('/').expect("a full JID");
+    assert_eq!(bare, "alice@localhost");
+    assert!(!resource.is_empty());
+    println!("{}: server-assigned resource: {}", server.name, s.jid);
+    s.close();
+}
+
+fn messages_both_ways(server: Server) {
+    let mut a = Session::login(server, false, &alice(&unique_resource("msg")));
+    let mut b = Session::login(
+        server,
+        true,
+        &format!("bob@{DOMAIN}/{}", unique_resource("msg")),
+    );
+    let t = Instant::now();
+    for round in 0..3 {
+        let text = format!("hello bob, round {round} <&> 'quoted' \u{e9}");
+        let to = Jid::parse(&b.jid).unwrap();
+        a.conn
+            .client()
+            .send_message(to, MessageType::Chat, &text)
+            .unwrap();
+        a.flush();
+        let got_from = b.wait(&mut [&mut a], "alice's message", |e| match e {
+            Seen::Message {
+                from: f,
+                kind: MessageType::Chat,
+                body: Some(body),
+            } if *body == text => Some(f.clone()),
+            _ => None,
+        });
+        assert_eq!(got_from, a.jid);
+
+        let reply = format!("hello alice, round {round}");
+        let to = Jid::parse(&a.jid).unwrap();
+        b.conn
+            .client()
+            .send_message(to, MessageType::Chat, &reply)
+            .unwrap();
+        b.flush();
+        let got_from = a.wait(&mut [&mut b], "bob's reply", |e| match e {
+            Seen::Message {
+                from,
+                body: Some(body),
+                ..
+            } if *body == reply => Some(from.clone()),
+            _ => None,
+        });
+        assert_eq!(got_from, b.jid);
+    }
+    println!(
+        "{}: 3 round trips of messages in {} ms",
+        server.name,
+        t.elapsed().as_millis()
+    );
+    a.close();
+    b.close();
+}
+
+fn ping_server(server: Server) {
+    let mut s = Session::login(server, false, &alice(&unique_resource("ping")));
+    for to in [Some(DOMAIN), None] {
+        let t = Instant::now();
+        let now = s.conn.now();
+        let answer = s.iq_result(&mut [], "XEP-0199 ping", |c| {
+            c.client().send_iq(
+                to.map(|d| Jid::parse(d).unwrap()),
+                IqType::Get,
+                |w| {
+                    w.start_element("ping")?;
+                    w.ns("urn:xmpp:ping")?;
+                    w.end_element("ping")
+                },
+                now,
+            )
+        });
+        println!(
+            "{}: ping to {to:?} answered in {} us: {answer:?}",
+            server.name,
+            t.elapsed().as_micros()
+        );
+    }
+    s.close();
+}
+
+fn roster_round_trip(server: Server) {
+    let mut s = Session::login(server, false, &alice(&unique_resource("roster")));
+    let carol = format!("carol@{DOMAIN}");
+    s.forget(&carol);
+    let name = format!("Carol {}", unique_resource("name"));
+
+    // Set: the result, and the push (RFC 6121 §2.3.2).
+    let now = s.conn.now();
+    let j = Jid::parse(&carol).unwrap();
+    s.iq_result(&mut [], "roster set", |c| {
+        c.client().set_roster_item(j, Some(&name), false, now)
+    });
+    let pushed = s.wait_alone("roster push of the new item", |e| match e {
+        Seen::RosterPush(items) => items.iter().find(|i| i.jid == carol).cloned(),
+        _ => None,
+    });
+    assert_eq!(pushed.name.as_deref(), Some(name.as_str()));
+
+    // Get: the item is there, with its name.
+    let roster = s.roster();
+    let item = roster
+        .iter()
+        .find(|i| i.jid == carol)
+        .unwrap_or_else(|| panic!("{carol} not in {roster:?}"));
+    assert_eq!(item.name.as_deref(), Some(name.as_str()));
+    assert_eq!(item.subscription.as_deref().unwrap_or("none"), "none");
+
+    // Remove: the result, a push with subscription='remove', and gone.
+    s.remove_roster_item(&carol);
+    let removed = s.wait_alone("roster push of the removal", |e| match e {
+        Seen::RosterPush(items) => items.iter().find(|i| i.jid == carol).cloned(),
+        _ => None,
+    });
+    assert_eq!(removed.subscription.as_deref(), Some("remove"));
+    let roster = s.roster();
+    assert!(roster.iter().all(|i| i.jid != carol), "{roster:?}");
+    println!("{}: roster set/get/remove of {carol} done", server.name);
+    s.close();
+}
+
+/// Alice subscribes to bob, bob approves: alice sees the roster push and
+/// bob's presence. Returns both sessions, subscribed.
+fn subscribe(server: Server, test: &str) -> (Session, Session) {
+    let mut a = Session::login(server, false, &alice(&unique_resource(test)));
+    let mut b = Session::login(
+        server,
+        false,
+        &format!("bob@{DOMAIN}/{}", unique_resource(test)),
+    );
+    let (alice_bare, bob_bare) = (a.bare(), b.bare());
+    a.forget(&bob_bare);
+    b.forget(&alice_bare);
+    a.initial_presence();
+    b.initial_presence();
+
+    // RFC 6121 §3.1.1-3.1.2: the request, and the push with ask='subscribe'.
+    a.conn
+        .client()
+        .send_presence_to(Jid::parse(&bob_bare).unwrap(), PresenceType::Subscribe)
+        .unwrap();
+    a.flush();
+    let pending = a.wait(
+        &mut [&mut b],
+        "roster push of the pending subscription",
+        |e| match e {
+            Seen::RosterPush(items) => items.iter().find(|i| i.jid == bob_bare).cloned(),
+            _ => None,
+        },
+    );
+    assert_eq!(pending.ask.as_deref(), Some("subscribe"), "{pending:?}");
+
+    // §3.1.3: bob gets the request from alice's bare JID.
+    b.wait(&mut [&mut a], "alice's subscription request", |e| match e {
+        Seen::Presence {
+            from,
+            kind: Some(PresenceType::Subscribe),
+        } if *from == alice_bare => Some(()),
+        _ => None,
+    });
+
+    // §3.1.4-3.1.6: bob approves; alice's roster says to, and she gets
+    // bob's current presence.
+    b.conn
+        .client()
+        .send_presence_to(Jid::parse(&alice_bare).unwrap(), PresenceType::Subscribed)
+        .unwrap();
+    b.flush();
+    let approved = a.wait(&mut [&mut b], "roster push of the approval", |e| match e {
+        Seen::RosterPush(items) => items
+            .iter()
+            .find(|i| i.jid == bob_bare && i.subscription.as_deref() == Some("to"))
+            .cloned(),
+        _ => None,
+    });
+    assert_eq!(approved.ask, None, "{approved:?}");
+    let bob_full = b.jid.clone();
+    a.wait(&mut [&mut b], "bob's available presence", |e| match e {
+        Seen::Presence {
+            from,
+            kind: Some(PresenceType::Available),
+        } if *from == bob_full => Some(()),
+        _ => None,
+    });
+    (a, b)
+}
+
+/// Removes the subscription both ways (rosters as before the test).
+fn unsubscribe(a: &mut Session, b: &mut Session) {
+    let (alice_bare, bob_bare) = (a.bare(), b.bare());
+    a.forget(&bob_bare);
+    b.forget(&alice_bare);
+}
+
+fn presence_subscription(server: Server) {
+    let t = Instant::now();
+    let (mut a, mut b) = subscribe(server, "sub");
+    println!(
+        "{}: subscription request, approval, roster pushes and presence in {} ms",
+        server.name,
+        t.elapsed().as_millis()
+    );
+    unsubscribe(&mut a, &mut b);
+    a.close();
+    b.close();
+}
+
+fn polite_close_seen_as_unavailable(server: Server) {
+    let (mut a, b) = subscribe(server, "close");
+    let bob_full = b.jid.clone();
+    let t = Instant::now();
+    b.close();
+    a.wait_alone("bob's unavailable presence", |e| match e {
+        Seen::Presence {
+            from,
+            kind: Some(PresenceType::Unavailable),
+        } if *from == bob_full => Some(()),
+        _ => None,
+    });
+    println!(
+        "{}: bob's close seen by alice as unavailable in {} ms",
+        server.name,
+        t.elapsed().as_millis()
+    );
+    // Clean the rosters with a fresh bob session.
+    let mut b = Session::login(
+        server,
+        false,
+        &format!("bob@{DOMAIN}/{}", unique_resource("cleanup")),
+    );
+    unsubscribe(&mut a, &mut b);
+    a.close();
+    b.close();
+}
+
+macro_rules! interop_tests {
+    ($module:ident, $server:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn starttls_scram_login() {
+                super::starttls_scram_login($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn direct_tls_login() {
+                super::direct_tls_login($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn wrong_password_fails_without_retry() {
+                super::wrong_password($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn bind_chosen_and_assigned_resource() {
+                super::bind_resources($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn messages_both_ways() {
+                super::messages_both_ways($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn ping_server() {
+                super::ping_server($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn roster_set_get_remove() {
+                super::roster_round_trip($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn presence_subscription() {
+                super::presence_subscription($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn polite_close_seen_as_unavailable() {
+                super::polite_close_seen_as_unavailable($server);
+            }
+        }
+    };
+}
+
+interop_tests!(prosody, PROSODY);
+interop_tests!(ejabberd, EJABBERD);
