@@ -43,7 +43,7 @@ pub mod reconnect;
 pub mod srv;
 pub mod tls;
 
-pub use connection::{Connection, Next};
+pub use connection::{Connection, Direction, Next};
 pub use error::Error;
 pub use picoxmpp;
 /// The rustls this crate is built with: its types appear in
