@@ -4,16 +4,17 @@
 
 use super::failure::{of_error, Context, Failure, EXIT_CONNECTION, EXIT_PROTOCOL};
 use super::output::{Incoming, RosterItem};
-use super::target::{targets, ServerAddr};
+use super::target::targets;
 use super::transcript::Transcript;
 use super::{usage, Cli, Command, PASSWORD_ENV};
+use crate::srv::{self, Target};
 use crate::{Connection, Error, Next, TlsSettings};
 use clap::error::ErrorKind;
 use picoxmpp::client::{ClientError, Config, Event};
 use picoxmpp::jid::Jid;
 use picoxmpp::stanza::{IqType, MessageType};
 use std::io::{self, Write as _};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -73,23 +74,35 @@ pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
             format!("{jid:?} is not a JID: {e:?}"),
         )
     })?;
-    let targets = targets(cli.server.as_ref(), account.domain(), cli.direct_tls);
+    let targets = targets(
+        cli.server.as_deref(),
+        account.domain(),
+        cli.direct_tls,
+        srv::lookup,
+    );
     let mut cx = Context {
         domain: account.domain().to_owned(),
         target: targets
             .iter()
-            .map(ServerAddr::to_string)
+            .map(Target::to_string)
             .collect::<Vec<_>>()
             .join(", "),
         see_other_host: None,
     };
-    let addrs = resolve(&targets, &cx)?;
+    let (tcp, target) = connect_first(&targets, &cx)?;
+    cx.target = target.to_string();
+    // Each SRV target says whether it speaks TLS at once (XEP-0368).
+    let tls = if target.direct_tls {
+        tls.direct_tls()
+    } else {
+        tls
+    };
 
     let mut config = Config::new(account, &password);
     config.negotiation_timeout = NEGOTIATION_TIMEOUT;
     let (mut rx, mut tx) = (vec![0u8; RX_SIZE], vec![0u8; TX_SIZE]);
-    let mut conn = Connection::connect(&addrs[..], &mut rx, &mut tx, config, &tls)
-        .map_err(|e| of_error(&e, &cx))?;
+    let mut conn =
+        Connection::new(tcp, &mut rx, &mut tx, config, &tls).map_err(|e| of_error(&e, &cx))?;
     if cli.verbose {
         let mut transcript = Transcript::default();
         conn.set_tap(move |direction, bytes| {
@@ -408,9 +421,6 @@ fn tls_settings(cli: &Cli) -> Result<TlsSettings, Failure> {
             )
         })?;
     }
-    if cli.direct_tls {
-        tls = tls.direct_tls();
-    }
     if cli.danger_accept_invalid_certs {
         eprintln!("{DANGER_WARNING}");
         tls = tls.danger_accept_invalid_certs();
@@ -418,26 +428,31 @@ fn tls_settings(cli: &Cli) -> Result<TlsSettings, Failure> {
     Ok(tls)
 }
 
-/// The addresses of the targets, in order.
-fn resolve(targets: &[ServerAddr], cx: &Context) -> Result<Vec<SocketAddr>, Failure> {
-    let mut addrs = Vec::new();
+/// A TCP connection to the first target that answers, in order, and that
+/// target (RFC 6120 §3.2.1: try the next on failure).
+fn connect_first(targets: &[Target], cx: &Context) -> Result<(TcpStream, Target), Failure> {
     let mut last = None;
     for t in targets {
-        let port = t.port.unwrap_or(super::target::DEFAULT_PORT);
-        match (t.host.as_str(), port).to_socket_addrs() {
-            Ok(found) => addrs.extend(found),
-            Err(e) => last = Some(e),
+        let addrs = match (t.host.as_str(), t.port).to_socket_addrs() {
+            Ok(a) => a,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, NEGOTIATION_TIMEOUT) {
+                Ok(tcp) => return Ok((tcp, t.clone())),
+                Err(e) => last = Some(e),
+            }
         }
     }
-    if addrs.is_empty() {
-        let why = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        return Err(Failure::exit(
-            EXIT_CONNECTION,
-            format!(
-                "cannot resolve {} ({why}): check the JID's domain, or pass --server HOST[:PORT]",
-                cx.target
-            ),
-        ));
-    }
-    Ok(addrs)
+    let why = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+    Err(Failure::exit(
+        EXIT_CONNECTION,
+        format!(
+            "connection to {} failed ({why}): check the JID's domain, --server HOST[:PORT] and that the server is running",
+            cx.target
+        ),
+    ))
 }

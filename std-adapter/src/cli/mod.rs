@@ -25,7 +25,6 @@ mod target;
 mod transcript;
 
 pub use failure::{EXIT_AUTH, EXIT_CONNECTION, EXIT_OK, EXIT_PROTOCOL, EXIT_USAGE};
-pub use target::ServerAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use failure::Failure;
@@ -57,9 +56,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
     /// Connects to this host (and port, 5222 by default) instead of
-    /// looking up the JID's domain.
-    #[arg(long, global = true, value_name = "HOST[:PORT]", value_parser = ServerAddr::parse)]
-    pub server: Option<ServerAddr>,
+    /// looking up the JID's domain's SRV records.
+    #[arg(long, global = true, value_name = "HOST[:PORT]", value_parser = target::parse_server)]
+    pub server: Option<String>,
     /// TLS from the first byte (XEP-0368) instead of STARTTLS.
     #[arg(long, global = true)]
     pub direct_tls: bool,

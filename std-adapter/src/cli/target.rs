@@ -1,128 +1,113 @@
-//! Where the command connects: `--server`, or the JID's domain.
+//! Where the command connects: `--server`, or the JID's domain through DNS
+//! SRV (RFC 6120 §3.2.1, XEP-0368 §3).
 
-use std::fmt;
+use crate::srv::{self, SrvRecord, Target};
 
 /// The XMPP client port (RFC 6120 §3.2.1, no SRV record).
-pub(crate) const DEFAULT_PORT: u16 = 5222;
+pub(crate) const DEFAULT_PORT: u16 = srv::DEFAULT_PORT;
 /// The port commonly used for direct TLS when no `_xmpps-client` SRV record
 /// says otherwise (XEP-0368 leaves it to SRV).
 pub(crate) const DEFAULT_DIRECT_TLS_PORT: u16 = 5223;
 
-/// `--server HOST[:PORT]`: a name, an IPv4 address, or an IPv6 address
-/// (in brackets when a port follows).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerAddr {
-    /// The host name or address, without brackets.
-    pub host: String,
-    /// The port, if given.
-    pub port: Option<u16>,
+/// Checks `--server HOST[:PORT]` (a name, an IPv4 address, or an IPv6
+/// address, in brackets when a port follows); the port is filled in later.
+pub(crate) fn parse_server(s: &str) -> Result<String, String> {
+    Target::parse(s, DEFAULT_PORT)
+        .map(|_| s.to_owned())
+        .ok_or_else(|| format!("{s:?} is not HOST[:PORT]"))
 }
 
-impl ServerAddr {
-    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6
-    /// address.
-    pub fn parse(s: &str) -> Result<ServerAddr, String> {
-        let bad = || format!("{s:?} is not HOST[:PORT]");
-        let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad);
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-            match after {
-                "" => (host, None),
-                _ => (host, Some(port(after.strip_prefix(':').ok_or_else(bad)?)?)),
-            }
-        } else if s.matches(':').count() > 1 {
-            (s, None)
-        } else if let Some((host, p)) = s.split_once(':') {
-            (host, Some(port(p)?))
-        } else {
-            (s, None)
-        };
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(bad());
-        }
-        Ok(ServerAddr {
-            host: host.to_owned(),
-            port,
-        })
-    }
-}
-
-impl fmt::Display for ServerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]", self.host)?;
-        } else {
-            f.write_str(&self.host)?;
-        }
-        match self.port {
-            Some(p) => write!(f, ":{p}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The hosts and ports to try, in order.
+/// The hosts and ports to try, in order, each with its TLS mode.
 ///
-/// `--server` wins. Otherwise the JID's domain on the default port. This
-/// is the hook for DNS SRV (RFC 6120 §3.2.1, XEP-0368 §3), being added in
-/// `crate::srv`: once it lands, the domain case becomes
-/// `srv::candidates(domain, None, &mut OsRng)` (which keeps this fallback
-/// when there is no record). Its targets each say whether they expect
-/// direct TLS, so the caller (`commands::run`) then connects target by
-/// target, with [`TlsSettings::direct_tls`](crate::TlsSettings::direct_tls)
-/// set per target, instead of once over all the addresses.
+/// `--server` wins (STARTTLS, or direct TLS with `--direct-tls`).
+/// Otherwise the domain's SRV records, `_xmpps-client` and `_xmpp-client`
+/// merged by priority and weight, falling back to the domain on 5222
+/// (`lookup` gives the records: DNS, or a test's). With `--direct-tls`,
+/// only direct-TLS targets, falling back to the domain on 5223.
 pub(crate) fn targets(
-    server: Option<&ServerAddr>,
+    server: Option<&str>,
     domain: &str,
     direct_tls: bool,
-) -> Vec<ServerAddr> {
+    lookup: impl FnOnce(&str) -> Vec<SrvRecord>,
+) -> Vec<Target> {
     let default_port = if direct_tls {
         DEFAULT_DIRECT_TLS_PORT
     } else {
         DEFAULT_PORT
     };
-    let target = match server {
-        Some(s) => s.clone(),
-        None => ServerAddr {
-            host: domain.to_owned(),
-            port: None,
-        },
-    };
-    vec![ServerAddr {
-        port: Some(target.port.unwrap_or(default_port)),
-        ..target
-    }]
+    if let Some(s) = server {
+        let Some(mut t) = Target::parse(s, default_port) else {
+            return Vec::new();
+        };
+        t.direct_tls = direct_tls;
+        return vec![t];
+    }
+    let all = srv::candidates_with(domain, None, lookup, &mut rand_core::OsRng);
+    if !direct_tls {
+        return all;
+    }
+    let direct: Vec<Target> = all.into_iter().filter(|t| t.direct_tls).collect();
+    if direct.is_empty() {
+        return vec![Target::direct_tls(domain, DEFAULT_DIRECT_TLS_PORT)];
+    }
+    direct
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn server_forms() {
-        let p = |s| ServerAddr::parse(s).map(|a| (a.host, a.port));
-        assert_eq!(p("example.com"), Ok(("example.com".into(), None)));
-        assert_eq!(p("127.0.0.1:5223"), Ok(("127.0.0.1".into(), Some(5223))));
-        assert_eq!(p("[::1]:5222"), Ok(("::1".into(), Some(5222))));
-        assert_eq!(p("[::1]"), Ok(("::1".into(), None)));
-        assert_eq!(p("::1"), Ok(("::1".into(), None)));
-        assert!(p("example.com:").is_err());
-        assert!(p("example.com:0").is_err());
-        assert!(p("example.com:99999").is_err());
-        assert!(p("[::1]x").is_err());
-        assert!(p("").is_err());
+    fn record(priority: u16, port: u16, target: &str, direct_tls: bool) -> SrvRecord {
+        SrvRecord {
+            priority,
+            weight: 0,
+            port,
+            target: target.to_owned(),
+            direct_tls,
+        }
     }
 
     #[test]
-    fn default_ports() {
-        let t = targets(None, "example.com", false);
-        assert_eq!(t[0].to_string(), "example.com:5222");
-        let t = targets(None, "example.com", true);
-        assert_eq!(t[0].to_string(), "example.com:5223");
-        let s = ServerAddr::parse("::1").unwrap();
+    fn server_wins_and_keeps_its_port() {
+        let no_dns = |_: &str| -> Vec<SrvRecord> { panic!("no DNS with --server") };
+        let t = targets(Some("[::1]:5999"), "example.com", false, no_dns);
         assert_eq!(
-            targets(Some(&s), "example.com", false)[0].to_string(),
-            "[::1]:5222"
+            (t[0].host.as_str(), t[0].port, t[0].direct_tls),
+            ("::1", 5999, false)
         );
+        let t = targets(Some("127.0.0.1"), "example.com", true, no_dns);
+        assert_eq!(
+            (t[0].port, t[0].direct_tls),
+            (DEFAULT_DIRECT_TLS_PORT, true)
+        );
+        assert!(parse_server("example.com:0").is_err() && parse_server("a b").is_err());
+        assert!(parse_server("example.com").is_ok() && parse_server("::1").is_ok());
+    }
+
+    #[test]
+    fn srv_records_order_the_targets() {
+        let records = || {
+            vec![
+                record(20, 5222, "xmpp2.example.com", false),
+                record(10, 5223, "tls.example.com", true),
+                record(10, 5222, "xmpp1.example.com", false),
+            ]
+        };
+        let t = targets(None, "example.com", false, |_| records());
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[2].host, "xmpp2.example.com");
+        let t = targets(None, "example.com", true, |_| records());
+        assert_eq!(
+            (t.len(), t[0].host.as_str(), t[0].direct_tls),
+            (1, "tls.example.com", true)
+        );
+        // No records: the domain itself.
+        let t = targets(None, "example.com", false, |_| Vec::new());
+        assert_eq!(
+            (t[0].host.as_str(), t[0].port, t[0].direct_tls),
+            ("example.com", 5222, false)
+        );
+        let t = targets(None, "example.com", true, |_| Vec::new());
+        assert_eq!((t[0].port, t[0].direct_tls), (5223, true));
     }
 }
