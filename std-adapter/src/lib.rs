@@ -43,6 +43,9 @@ pub mod reconnect;
 pub mod srv;
 pub mod tls;
 
+#[cfg(test)]
+mod test_rng;
+
 pub use connection::{Connection, Direction, Next};
 pub use error::Error;
 pub use picoxmpp;
