@@ -4,12 +4,14 @@
 //! what each subcommand does, checked on the server's side, and the exit
 //! codes and messages on the command's.
 
+mod common;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use common::{between, Peer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, ServerConnection};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use rustls::ServerConfig;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -22,71 +24,12 @@ const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' 
     xmlns:stream='http://etherx.jabber.org/streams' id='c2s-1' from='example.com' \
     version='1.0' xml:lang='en'>";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-/// How long the server waits for any read: no test can hang.
-const SERVER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
 // -- the test server (after tests/connection.rs) ------------------------------
 
-/// The server's end of one connection: plain TCP, then TLS on it.
-struct Peer {
-    tcp: TcpStream,
-    tls: Option<ServerConnection>,
-    pending: Vec<u8>,
-}
-
 impl Peer {
-    fn send(&mut self, s: &str) {
-        match &mut self.tls {
-            Some(tls) => rustls::Stream::new(tls, &mut self.tcp).write_all(s.as_bytes()),
-            None => self.tcp.write_all(s.as_bytes()),
-        }
-        .unwrap();
-    }
-
-    /// Reads until `marker` has arrived; returns everything up to it,
-    /// included, and keeps the rest.
-    fn recv_until(&mut self, marker: &str) -> String {
-        loop {
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
-            if let Some(i) = text.find(marker) {
-                let end = i + marker.len();
-                self.pending.drain(..end);
-                return text[..end].to_owned();
-            }
-            let mut buf = [0u8; 4096];
-            let n = match &mut self.tls {
-                Some(tls) => rustls::Stream::new(tls, &mut self.tcp).read(&mut buf),
-                None => self.tcp.read(&mut buf),
-            }
-            .unwrap_or_else(|e| panic!("waiting for {marker:?} after {text:?}: {e}"));
-            assert!(n > 0, "connection closed while waiting for {marker:?}");
-            self.pending.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    fn recv_header(&mut self) -> String {
-        self.recv_until("<stream:stream");
-        self.recv_until(">")
-    }
-
-    /// The server side of the TLS handshake on the same TCP stream.
-    fn start_tls(&mut self, config: Arc<ServerConfig>) -> Result<(), rustls::Error> {
-        assert!(self.pending.is_empty(), "plaintext after <starttls/>");
-        let mut tls = ServerConnection::new(config).unwrap();
-        while tls.is_handshaking() {
-            if let Err(e) = tls.complete_io(&mut self.tcp) {
-                let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-                return Err(inner
-                    .cloned()
-                    .unwrap_or(rustls::Error::General(e.to_string())));
-            }
-        }
-        self.tls = Some(tls);
-        Ok(())
-    }
-
     /// RFC 6120 §9.1: stream, STARTTLS, PLAIN. `true` when the password
     /// is right and the session goes on to bind; otherwise the server
     /// answers `<not-authorized/>` and the stream ends.
@@ -158,18 +101,6 @@ fn plain(password: &str) -> String {
     format!("\0juliet\0{password}")
 }
 
-/// Text between `start` and the next `end` in `s`.
-fn between<'s>(s: &'s str, start: &str, end: &str) -> &'s str {
-    let from = s
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} in {s:?}"))
-        + start.len();
-    let len = s[from..]
-        .find(end)
-        .unwrap_or_else(|| panic!("{end:?} in {s:?}"));
-    &s[from..from + len]
-}
-
 /// A server on 127.0.0.1 with a self-signed certificate for example.com,
 /// and the CA file that trusts it.
 struct Server {
@@ -199,13 +130,7 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let handle = std::thread::spawn(move || {
             let (tcp, _) = listener.accept().unwrap();
-            tcp.set_read_timeout(Some(SERVER_READ_TIMEOUT)).unwrap();
-            let peer = Peer {
-                tcp,
-                tls: None,
-                pending: Vec::new(),
-            };
-            script(peer, config);
+            script(Peer::new(tcp), config);
         });
         Server { addr, ca, handle }
     }

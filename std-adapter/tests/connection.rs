@@ -10,8 +10,10 @@
 //! (the reads of the other side cannot show how the bytes were written);
 //! `Transport::write_unit` in `src/connection.rs` documents it.
 
+mod common;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use common::{between, Peer};
 use hmac::{Hmac, Mac};
 use picoxmpp::client::{ClientError, Config, Event, Keepalive};
 use picoxmpp::jid::Jid;
@@ -19,10 +21,10 @@ use picoxmpp::sasl::SaslFailure;
 use picoxmpp::stanza::MessageType;
 use picoxmpp_std::{Connection, Error, Next, TlsSettings};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
 use sha1::{Digest, Sha1};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,8 +35,6 @@ const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' 
     version='1.0' xml:lang='en'>";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
-/// How long the server waits for any read: no test can hang.
-const SERVER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 // -- the test server ---------------------------------------------------------
 
@@ -74,80 +74,6 @@ fn server_config(cert: &TestCert, tls12_only: bool, alpn: bool) -> Arc<ServerCon
     Arc::new(config)
 }
 
-/// The server's end of one connection: plain TCP, then TLS on it.
-struct Peer {
-    tcp: TcpStream,
-    tls: Option<ServerConnection>,
-    pending: Vec<u8>,
-}
-
-impl Peer {
-    fn new(tcp: TcpStream) -> Self {
-        tcp.set_read_timeout(Some(SERVER_READ_TIMEOUT)).unwrap();
-        Peer {
-            tcp,
-            tls: None,
-            pending: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, s: &str) {
-        match &mut self.tls {
-            Some(tls) => rustls::Stream::new(tls, &mut self.tcp).write_all(s.as_bytes()),
-            None => self.tcp.write_all(s.as_bytes()),
-        }
-        .unwrap();
-    }
-
-    /// Reads until `marker` has arrived; returns everything up to it,
-    /// included, and keeps the rest.
-    fn recv_until(&mut self, marker: &str) -> String {
-        loop {
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
-            if let Some(i) = text.find(marker) {
-                let end = i + marker.len();
-                self.pending.drain(..end);
-                return text[..end].to_owned();
-            }
-            let mut buf = [0u8; 4096];
-            let n = match &mut self.tls {
-                Some(tls) => rustls::Stream::new(tls, &mut self.tcp).read(&mut buf),
-                None => self.tcp.read(&mut buf),
-            }
-            .unwrap_or_else(|e| panic!("waiting for {marker:?} after {text:?}: {e}"));
-            assert!(n > 0, "connection closed while waiting for {marker:?}");
-            self.pending.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    /// The client's stream header.
-    fn recv_header(&mut self) -> String {
-        self.recv_until("<stream:stream");
-        self.recv_until(">")
-    }
-
-    /// The server side of the TLS handshake on the same TCP stream.
-    fn start_tls(&mut self, config: Arc<ServerConfig>) -> Result<(), rustls::Error> {
-        // RFC 6120 §5.4.3.3: nothing may follow <starttls/> in plaintext.
-        assert!(self.pending.is_empty(), "plaintext after <starttls/>");
-        let mut tls = ServerConnection::new(config).unwrap();
-        while tls.is_handshaking() {
-            if let Err(e) = tls.complete_io(&mut self.tcp) {
-                let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-                return Err(inner
-                    .cloned()
-                    .unwrap_or(rustls::Error::General(e.to_string())));
-            }
-        }
-        self.tls = Some(tls);
-        Ok(())
-    }
-
-    fn tls(&self) -> &ServerConnection {
-        self.tls.as_ref().expect("TLS is on")
-    }
-}
-
 /// Runs `script` on the first connection to a fresh listener on
 /// 127.0.0.1.
 fn serve(script: impl FnOnce(Peer) + Send + 'static) -> (SocketAddr, JoinHandle<()>) {
@@ -158,18 +84,6 @@ fn serve(script: impl FnOnce(Peer) + Send + 'static) -> (SocketAddr, JoinHandle<
         script(Peer::new(tcp));
     });
     (addr, handle)
-}
-
-/// Text between `start` and the next `end` in `s`.
-fn between<'s>(s: &'s str, start: &str, end: &str) -> &'s str {
-    let from = s
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} in {s:?}"))
-        + start.len();
-    let len = s[from..]
-        .find(end)
-        .unwrap_or_else(|| panic!("{end:?} in {s:?}"));
-    &s[from..from + len]
 }
 
 /// What the server does in the scripted session.
