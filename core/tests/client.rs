@@ -1335,3 +1335,35 @@ fn plus_without_a_binding_list_is_not_guessed() {
     );
     assert!(sasl_payload(&out, "auth").starts_with("n,,n=juliet,r="));
 }
+
+#[test]
+fn the_mechanism_can_be_forced() {
+    // Config::mechanisms restricts the choice: SCRAM-SHA-1 although -256 is
+    // offered; and a forced PLAIN stays refused without TLS.
+    let mut c = config("juliet@example.com", "pw");
+    c.mechanisms = Some(&[picoxmpp::sasl::Mechanism::ScramSha1]);
+    let mut h = Harness::new(c);
+    let out = up_to_sasl(
+        &mut h,
+        usize::MAX,
+        &mechanisms(&["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]),
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Tx(t) if t.contains("mechanism='SCRAM-SHA-1'"))),
+        "{out:?}"
+    );
+    let mut c = config("juliet@example.com", "pw");
+    c.mechanisms = Some(&[picoxmpp::sasl::Mechanism::Plain]);
+    c.tls = TlsPolicy::InsecureAllowPlaintext;
+    let mut h = Harness::new(c);
+    let mut out = h.drain();
+    out.extend(h.feed(
+        &format!("{SERVER_HEADER}{}", mechanisms(&["SCRAM-SHA-1", "PLAIN"])),
+        usize::MAX,
+    ));
+    assert_eq!(
+        out.last(),
+        Some(&Out::Err(ClientError::NoAcceptableMechanism))
+    );
+}

@@ -101,6 +101,10 @@ pub struct Config<'c> {
     pub anonymous: bool,
     /// Whether SASL EXTERNAL (a client certificate, XEP-0178) may be used.
     pub external: bool,
+    /// If set, only these SASL mechanisms may be chosen (still strongest
+    /// first, and still under the other rules: PLAIN only over TLS...);
+    /// one entry forces it. `None` allows all built in.
+    pub mechanisms: Option<&'c [crate::sasl::Mechanism]>,
     /// The highest SCRAM iteration count accepted: a hostile server cannot
     /// make the client burn more CPU than this (RFC 7677 §4 asks at least
     /// 4096; the floor is fixed there).
@@ -139,6 +143,7 @@ impl<'c> Config<'c> {
             allow_plain_without_tls: false,
             anonymous: false,
             external: false,
+            mechanisms: None,
             max_scram_iterations: 600_000,
             lang: "en",
             iq_timeout: Duration::from_secs(30),
