@@ -268,13 +268,13 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             external: self.config.external,
             anonymous: self.config.anonymous,
             plain_without_tls: self.config.allow_plain_without_tls,
-            allowed: None,
+            allowed: self.config.mechanisms,
         };
         // A cached salted password without the password serves only the
         // SCRAM mechanisms of its hash.
         let cache_only;
         let caps = match (self.config.password, self.config.scram_cache) {
-            (None, Some(cached)) => {
+            (None, Some(cached)) if caps.allowed.is_none() => {
                 let h = cached.hash();
                 cache_only = [Mechanism::scram(h, true), Mechanism::scram(h, false)];
                 Capabilities {
