@@ -3,11 +3,13 @@
 //!
 //! The adapter moves bytes, time and TLS between a socket and the core
 //! [`Client`](picoxmpp::client::Client); every XMPP decision is the
-//! core's. Today it has the blocking [`Connection`] (STARTTLS or direct
+//! core's. It has the blocking [`Connection`] and, with the `tokio`
+//! feature, the same over tokio (`AsyncConnection`): STARTTLS or direct
 //! TLS, certificates verified against Mozilla's roots or a CA file,
 //! `tls-exporter` and `tls-server-end-point` channel binding for
-//! SCRAM-*-PLUS); DNS SRV, reconnection, tokio and the `picoxmpp` command
-//! come next.
+//! SCRAM-*-PLUS. Beside them: DNS SRV ordering ([`srv`]), the
+//! reconnection policy ([`reconnect`]) and the `picoxmpp` command
+//! ([`cli`]). A connection that reconnects by itself comes next.
 //!
 //! An echo bot:
 //!
@@ -42,6 +44,9 @@ pub mod error;
 pub mod reconnect;
 pub mod srv;
 pub mod tls;
+#[cfg(feature = "tokio")]
+#[path = "tokio.rs"]
+pub mod tokio_connection;
 
 #[cfg(test)]
 mod test_rng;
@@ -53,3 +58,5 @@ pub use picoxmpp;
 /// [`Error::Tls`], [`TlsSettings::add_ca_der`] and [`Connection::tls`].
 pub use rustls;
 pub use tls::{ChannelBindings, TlsSettings};
+#[cfg(feature = "tokio")]
+pub use tokio_connection::AsyncConnection;
