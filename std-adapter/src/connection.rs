@@ -96,10 +96,7 @@ impl<'a> Connection<'a> {
         Err(match last {
             Some(e) if tls::is_timeout(&e) => Error::Timeout("the TCP connection"),
             Some(e) => Error::Io(e),
-            None => Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the address resolved to nothing",
-            )),
+            None => crate::error::resolved_to_nothing(),
         })
     }
 
@@ -334,7 +331,7 @@ impl Transport {
                 }
                 Ok(())
             }
-            Transport::Failed => Err(failed()),
+            Transport::Failed => Err(crate::error::not_connected()),
         }
     }
 
@@ -344,7 +341,7 @@ impl Transport {
         if buf.is_empty() {
             // The core never asks this (its parser refuses an element that
             // fills the buffer); a read into nothing would look like EOF.
-            return Err(Error::Io(io::Error::other("the receive buffer is full")));
+            return Err(crate::error::receive_buffer_full());
         }
         // A zero timeout is an error for std: a deadline that has just
         // passed reads for a millisecond.
@@ -358,7 +355,7 @@ impl Transport {
                 tcp.set_read_timeout(timeout).map_err(Error::Io)?;
                 rustls::Stream::new(&mut **tls, tcp).read(buf)
             }
-            Transport::Failed => return Err(failed()),
+            Transport::Failed => return Err(crate::error::not_connected()),
         };
         match r {
             Ok(0) => Err(Error::Io(io::Error::new(
@@ -389,11 +386,4 @@ impl Transport {
             Transport::Failed => {}
         }
     }
-}
-
-fn failed() -> Error {
-    Error::Io(io::Error::new(
-        io::ErrorKind::NotConnected,
-        "the connection failed or was shut down earlier",
-    ))
 }

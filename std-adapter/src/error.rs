@@ -80,3 +80,26 @@ impl From<io::Error> for Error {
         Error::from_io(e)
     }
 }
+
+/// The error of a call on a connection whose transport failed or was shut
+/// down earlier.
+pub(crate) fn not_connected() -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        "the connection failed or was shut down earlier",
+    ))
+}
+
+/// The error of a connect whose address resolved to no socket address.
+pub(crate) fn resolved_to_nothing() -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "the address resolved to nothing",
+    ))
+}
+
+/// The error when the core's receive buffer has no room: it reports
+/// `policy-violation` before that can happen, so this is a core bug.
+pub(crate) fn receive_buffer_full() -> Error {
+    Error::Io(std::io::Error::other("the receive buffer is full"))
+}

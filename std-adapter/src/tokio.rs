@@ -117,12 +117,7 @@ impl<'a> AsyncConnection<'a> {
                 Err(_) => last = Some(Error::Timeout("the TCP connection")),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the address resolved to nothing",
-            ))
-        }))
+        Err(last.unwrap_or_else(crate::error::resolved_to_nothing))
     }
 
     /// A session on a connected `tcp`. With direct TLS
@@ -354,7 +349,7 @@ impl Transport {
                 tls.write_all(unit).await.map_err(Error::from_io)?;
                 tls.flush().await.map_err(Error::from_io)
             }
-            Transport::Failed => Err(failed()),
+            Transport::Failed => Err(crate::error::not_connected()),
         }
     }
 
@@ -368,12 +363,12 @@ impl Transport {
         if buf.is_empty() {
             // The core never asks this (its parser refuses an element that
             // fills the buffer); a read into nothing would look like EOF.
-            return Err(Error::Io(io::Error::other("the receive buffer is full")));
+            return Err(crate::error::receive_buffer_full());
         }
         let stream: &mut (dyn AsyncRead + Unpin + Send) = match self {
             Transport::Tcp(tcp) => tcp,
             Transport::Tls(tls) => &mut **tls,
-            Transport::Failed => return Err(failed()),
+            Transport::Failed => return Err(crate::error::not_connected()),
         };
         let read = stream.read(buf);
         let r = match deadline {
@@ -408,12 +403,4 @@ impl Transport {
             Transport::Failed => {}
         }
     }
-}
-
-/// The error of a call on a [`Transport::Failed`] connection.
-fn failed() -> Error {
-    Error::Io(io::Error::new(
-        io::ErrorKind::NotConnected,
-        "the connection failed or was shut down earlier",
-    ))
 }
