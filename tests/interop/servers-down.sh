@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # servers-down.sh - stops the Prosody and ejabberd that servers-up.sh started (same
-# XMPP_BASE), by the PIDs in their pidfiles and nothing else: SIGTERM (a clean shutdown for
-# both; the Erlang VM runs init:stop()), SIGKILL after 20 s. Removes $XMPP_BASE unless
-# XMPP_KEEP=1 (to read the logs). Idempotent: nothing running is not an error.
+# XMPP_BASE, either XMPP_GENERATION), by the PIDs in their pidfiles and nothing else:
+# SIGTERM (a clean shutdown for both; the Erlang VM runs init:stop()), SIGKILL after 20 s.
+# Removes $XMPP_BASE unless XMPP_KEEP=1 (to read the logs). Idempotent: nothing running is not an error.
 set -uo pipefail
 BASE=${XMPP_BASE:-/tmp/picoxmpp-servers}
 now() { date +%s%N; }
