@@ -459,8 +459,9 @@ impl Session {
         }
     }
 
-    /// Sends an iq and waits for its result; an error or timeout fails.
-    fn iq_result(
+    /// Sends an iq and waits for its answer (result, error or timeout),
+    /// driving `others` in turn.
+    fn iq_answer(
         &mut self,
         others: &mut [&mut Session],
         what: &str,
@@ -469,7 +470,7 @@ impl Session {
         let id = send(&mut self.conn).unwrap_or_else(|e| panic!("{}: {what}: {e}", self.label));
         let id = id.as_str().to_owned();
         self.flush();
-        let answer = self.wait(
+        self.wait(
             others,
             &format!("answer to {what} (id {id})"),
             |e| match e {
@@ -480,7 +481,17 @@ impl Session {
                 }
                 _ => None,
             },
-        );
+        )
+    }
+
+    /// Sends an iq and waits for its result; an error or timeout fails.
+    fn iq_result(
+        &mut self,
+        others: &mut [&mut Session],
+        what: &str,
+        send: impl FnOnce(&mut Connection<'static>) -> Result<picoxmpp::client::IqId, ClientError>,
+    ) -> Seen {
+        let answer = self.iq_answer(others, what, send);
         match answer {
             Seen::IqResult { .. } => answer,
             other => panic!("{}: {what}: {other:?}\n{}", self.label, self.history()),
@@ -1189,6 +1200,132 @@ fn polite_close_seen_as_unavailable(server: Server) {
     b.close();
 }
 
+/// Writes an XEP-0199 ping payload.
+fn ping_payload(w: &mut picoxmpp::xml::Writer<'_>) -> Result<(), picoxmpp::xml::WriteError> {
+    w.start_element("ping")?;
+    w.ns("urn:xmpp:ping")?;
+    w.end_element("ping")
+}
+
+/// `from` pings `to`'s full JID and gets a result, `to` driven meanwhile.
+fn ping_peer(server: Server, from: &mut Session, to: &mut Session) {
+    let target = to.jid.clone();
+    let t = Instant::now();
+    let now = from.conn.now();
+    let answer = from.iq_result(&mut [to], &format!("ping to {target}"), |c| {
+        c.client().send_iq(
+            Some(Jid::parse(&target).unwrap()),
+            IqType::Get,
+            ping_payload,
+            now,
+        )
+    });
+    println!(
+        "{}: {} pinged {target}: {answer:?} in {} ms",
+        server.name,
+        from.jid,
+        t.elapsed().as_millis()
+    );
+}
+
+/// XEP-0199 pings between two clients, both ways: each core answers the
+/// other's ping while its connection is driven (short turns, alternately).
+fn ping_both_ways(server: Server) {
+    let mut a = Session::login(server, false, &alice(&unique_resource("c2cping")));
+    let mut b = Session::login(
+        server,
+        true,
+        &format!("bob@{DOMAIN}/{}", unique_resource("c2cping")),
+    );
+    ping_peer(server, &mut a, &mut b);
+    ping_peer(server, &mut b, &mut a);
+    a.close();
+    b.close();
+}
+
+/// An iq get in a namespace bob's client does not handle (no
+/// `Config::iq_namespaces`): bob's core answers service-unavailable
+/// (RFC 6120 §8.4), alice gets `Event::IqError` with that condition.
+fn unknown_iq_service_unavailable(server: Server) {
+    let mut a = Session::login(server, false, &alice(&unique_resource("unknowniq")));
+    let mut b = Session::login(
+        server,
+        false,
+        &format!("bob@{DOMAIN}/{}", unique_resource("unknowniq")),
+    );
+    let target = b.jid.clone();
+    let t = Instant::now();
+    let now = a.conn.now();
+    let answer = a.iq_answer(&mut [&mut b], "jabber:iq:version to bob", |c| {
+        c.client().send_iq(
+            Some(Jid::parse(&target).unwrap()),
+            IqType::Get,
+            |w| {
+                w.start_element("query")?;
+                w.ns("jabber:iq:version")?;
+                w.end_element("query")
+            },
+            now,
+        )
+    });
+    match &answer {
+        Seen::IqError { condition, .. } if condition == "service-unavailable" => {}
+        other => panic!(
+            "{}: expected service-unavailable, got {other:?}\n{}{}",
+            server.name,
+            a.history(),
+            b.history()
+        ),
+    }
+    println!(
+        "{}: unknown iq to {target} answered {answer:?} in {} ms",
+        server.name,
+        t.elapsed().as_millis()
+    );
+    a.close();
+    b.close();
+}
+
+/// PLAIN forced with `Config::mechanisms`, over TLS (STARTTLS and direct):
+/// one `<auth mechanism='PLAIN'>`, ready.
+fn plain_over_tls(server: Server) {
+    for direct in [false, true] {
+        let jid = alice(&unique_resource("plain"));
+        let t = Instant::now();
+        let s = match Session::try_login(server, direct, &jid, Some(&[Mechanism::Plain])) {
+            Ok(s) => s,
+            Err((e, seen, transcript)) => panic!(
+                "{}:{jid} (direct TLS: {direct}): PLAIN login failed: {e:?}, saw {seen:?}\n{}",
+                server.name,
+                transcript.render()
+            ),
+        };
+        let sent = s.transcript.sent();
+        let auths: Vec<String> = sent.iter().filter_map(|u| auth_mechanism(u)).collect();
+        let context = format!(
+            "{}:{jid} (direct TLS: {direct}): sent {auths:?}\n{}",
+            server.name,
+            s.transcript.render()
+        );
+        assert_eq!(auths, ["PLAIN"], "{context}");
+        assert!(
+            sent.iter()
+                .any(|u| u.contains("mechanism='PLAIN'") || u.contains("mechanism=\"PLAIN\"")),
+            "{context}"
+        );
+        assert!(s.conn.tls().is_some(), "{context}");
+        assert!(s.jid.starts_with("alice@localhost/"), "{context}");
+        println!(
+            "{} (direct TLS: {direct}): PLAIN over {:?}, ready as {} in {} ms",
+            server.name,
+            s.conn.tls().and_then(|t| t.protocol_version()),
+            s.jid,
+            t.elapsed().as_millis()
+        );
+        s.close();
+    }
+}
+
 // -- SASL: the offer, each hash, each channel binding ----------------------------
 
 /// The SCRAM mechanisms (RFC 6120 SASL, after TLS) and XEP-0440 types each
@@ -1614,6 +1751,24 @@ macro_rules! interop_tests {
             #[ignore = "needs the servers of tests/interop/servers-up.sh"]
             fn polite_close_seen_as_unavailable() {
                 super::polite_close_seen_as_unavailable($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn plain_over_tls() {
+                super::plain_over_tls($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn ping_both_ways() {
+                super::ping_both_ways($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn unknown_iq_service_unavailable() {
+                super::unknown_iq_service_unavailable($server);
             }
         }
     };
