@@ -20,136 +20,19 @@
 //! The helpers are a copy of the minimum of `interop.rs` (that file keeps
 //! its own), with `.await` where those block.
 
-use picoxmpp::client::{ClientError, Config, Event, IqId, Keepalive};
+use picoxmpp::client::{ClientError, Config, Event, IqId};
 use picoxmpp::jid::Jid;
 use picoxmpp::sasl::Mechanism;
 use picoxmpp::stanza::{IqType, MessageType, PresenceType};
 use picoxmpp::xml::Element;
-use picoxmpp_std::{AsyncConnection, Direction, Error, Next, TlsSettings};
+use picoxmpp_std::{AsyncConnection, Direction, Error, Next};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-const DEFAULT_CA: &str = "/tmp/picoxmpp-servers/certs/localhost.crt";
-const DOMAIN: &str = "localhost";
-const NS_ROSTER: &str = "jabber:iq:roster";
-/// How long any single expected event may take.
-const WAIT: Duration = Duration::from_secs(8);
-/// How long each connection is driven before the next one's turn.
-const SLICE: Duration = Duration::from_millis(40);
-/// How long the other sessions are driven while one waits.
-const OTHERS_SLICE: Duration = Duration::from_millis(2);
-
-/// One server under test.
-#[derive(Debug, Clone, Copy)]
-struct Server {
-    name: &'static str,
-    /// STARTTLS port.
-    starttls: u16,
-    /// Direct TLS port (XEP-0368).
-    direct: u16,
-}
-
-const PROSODY: Server = Server {
-    name: "prosody",
-    starttls: 5222,
-    direct: 5223,
-};
-
-const EJABBERD: Server = Server {
-    name: "ejabberd",
-    starttls: 5322,
-    direct: 5323,
-};
-
-fn ca_path() -> String {
-    std::env::var("PICOXMPP_INTEROP_CA").unwrap_or_else(|_| DEFAULT_CA.to_owned())
-}
-
-/// Which server generation runs (as in `interop.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Generation {
-    /// Prosody 0.12, ejabberd 23.01 (Debian 12).
-    Previous,
-    /// Prosody 13 + prosody-modules, ejabberd 24.12 (bookworm-backports),
-    /// with the test hosts `tls12.localhost` and (Prosody) `badcb.localhost`.
-    Current,
-}
-
-fn generation() -> Generation {
-    let name = std::env::var("PICOXMPP_INTEROP_GENERATION").unwrap_or_else(|_| {
-        let ca = ca_path();
-        let file = std::path::Path::new(&ca)
-            .parent()
-            .and_then(|certs| certs.parent())
-            .map(|base| base.join("generation"));
-        file.and_then(|f| std::fs::read_to_string(f).ok())
-            .unwrap_or_else(|| "previous".to_owned())
-    });
-    match name.trim() {
-        "previous" => Generation::Previous,
-        "current" => Generation::Current,
-        other => panic!("unknown server generation {other:?} (previous or current)"),
-    }
-}
-
-fn tls_settings(direct: bool) -> TlsSettings {
-    let ca = ca_path();
-    let tls = TlsSettings::new()
-        .without_public_roots()
-        .add_ca_file(&ca)
-        .unwrap_or_else(|e| {
-            panic!(
-                "CA certificate {ca}: {e}. Start the servers with \
-                 `bash tests/interop/servers-up.sh` (as root) or set PICOXMPP_INTEROP_CA"
-            )
-        })
-        .server_name(DOMAIN);
-    if direct {
-        tls.direct_tls()
-    } else {
-        tls
-    }
-}
-
-/// A resource no other test (or earlier run) uses.
-fn unique_resource(test: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    format!("tokio-{test}-{}-{t}-{n}", std::process::id())
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
-fn leak_buf(len: usize) -> &'static mut [u8] {
-    Box::leak(vec![0u8; len].into_boxed_slice())
-}
-
-/// No keepalive (the tests are short), short timeouts so that a stuck
-/// exchange fails rather than hangs.
-fn config(jid: &str, password: &str) -> Config<'static> {
-    config_with(jid, password, None)
-}
-
-/// [`config`], with `mechanisms` as the only SASL mechanisms allowed.
-fn config_with(jid: &str, password: &str, mechanisms: Option<&[Mechanism]>) -> Config<'static> {
-    let jid = Jid::parse(leak(jid.to_owned())).expect("a valid JID");
-    let mut c = Config::new(jid, leak(password.to_owned()));
-    c.mechanisms = mechanisms.map(|m| &*Box::leak(m.to_vec().into_boxed_slice()));
-    c.keepalive = Keepalive::Off;
-    c.negotiation_timeout = Duration::from_secs(15);
-    c.iq_timeout = Duration::from_secs(10);
-    c.close_timeout = Duration::from_secs(5);
-    c
-}
+mod interop_common;
+use interop_common::*;
 
 /// Opens a connection to `server` (STARTTLS or direct TLS port). Failing
 /// to reach the server is a test failure.

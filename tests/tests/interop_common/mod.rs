@@ -1,0 +1,135 @@
+//! What the interop tests of both adapters share: the servers, their
+//! generation, the TLS settings trusting the test CA, and the session
+//! configuration.
+#![allow(dead_code)]
+
+use picoxmpp::client::{Config, Keepalive};
+use picoxmpp::jid::Jid;
+use picoxmpp::sasl::Mechanism;
+use picoxmpp_std::TlsSettings;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub const DEFAULT_CA: &str = "/tmp/picoxmpp-servers/certs/localhost.crt";
+pub const DOMAIN: &str = "localhost";
+pub const NS_ROSTER: &str = "jabber:iq:roster";
+/// How long any single expected event may take.
+pub const WAIT: Duration = Duration::from_secs(8);
+/// How long each connection is driven before the next one's turn.
+pub const SLICE: Duration = Duration::from_millis(40);
+/// How long the other sessions are driven while one waits.
+pub const OTHERS_SLICE: Duration = Duration::from_millis(2);
+
+/// One server under test.
+#[derive(Debug, Clone, Copy)]
+pub struct Server {
+    pub name: &'static str,
+    /// STARTTLS port.
+    pub starttls: u16,
+    /// Direct TLS port (XEP-0368).
+    pub direct: u16,
+}
+
+pub const PROSODY: Server = Server {
+    name: "prosody",
+    starttls: 5222,
+    direct: 5223,
+};
+
+pub const EJABBERD: Server = Server {
+    name: "ejabberd",
+    starttls: 5322,
+    direct: 5323,
+};
+
+pub fn ca_path() -> String {
+    std::env::var("PICOXMPP_INTEROP_CA").unwrap_or_else(|_| DEFAULT_CA.to_owned())
+}
+
+/// Which server generation runs (see tests/interop/README.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// Prosody 0.12, ejabberd 23.01 (Debian 12).
+    Previous,
+    /// Prosody 13 + prosody-modules, ejabberd 24.12 (bookworm-backports),
+    /// with the test hosts `tls12.localhost` and (Prosody) `badcb.localhost`.
+    Current,
+}
+
+pub fn generation() -> Generation {
+    let name = std::env::var("PICOXMPP_INTEROP_GENERATION").unwrap_or_else(|_| {
+        let ca = ca_path();
+        let file = std::path::Path::new(&ca)
+            .parent()
+            .and_then(|certs| certs.parent())
+            .map(|base| base.join("generation"));
+        file.and_then(|f| std::fs::read_to_string(f).ok())
+            .unwrap_or_else(|| "previous".to_owned())
+    });
+    match name.trim() {
+        "previous" => Generation::Previous,
+        "current" => Generation::Current,
+        other => panic!("unknown server generation {other:?} (previous or current)"),
+    }
+}
+
+pub fn tls_settings(direct: bool) -> TlsSettings {
+    let ca = ca_path();
+    let tls = TlsSettings::new()
+        .without_public_roots()
+        .add_ca_file(&ca)
+        .unwrap_or_else(|e| {
+            panic!(
+                "CA certificate {ca}: {e}. Start the servers with \
+                 `bash tests/interop/servers-up.sh` (as root) or set PICOXMPP_INTEROP_CA"
+            )
+        })
+        .server_name(DOMAIN);
+    if direct {
+        tls.direct_tls()
+    } else {
+        tls
+    }
+}
+
+/// A resource no other test (or earlier run) uses.
+pub fn unique_resource(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!(
+        "{}-{test}-{}-{t}-{n}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    )
+}
+
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+pub fn leak_buf(len: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; len].into_boxed_slice())
+}
+
+/// A session's configuration: no keepalive (the tests are short), short
+/// timeouts so that a stuck exchange fails rather than hangs.
+pub fn config(jid: &str, password: &str) -> Config<'static> {
+    config_with(jid, password, None)
+}
+
+/// [`config`], with `mechanisms` as the only SASL mechanisms allowed
+/// ([`Config::mechanisms`]).
+pub fn config_with(jid: &str, password: &str, mechanisms: Option<&[Mechanism]>) -> Config<'static> {
+    let jid = Jid::parse(leak(jid.to_owned())).expect("a valid JID");
+    let mut c = Config::new(jid, leak(password.to_owned()));
+    c.mechanisms = mechanisms.map(|m| &*Box::leak(m.to_vec().into_boxed_slice()));
+    c.keepalive = Keepalive::Off;
+    c.negotiation_timeout = Duration::from_secs(15);
+    c.iq_timeout = Duration::from_secs(10);
+    c.close_timeout = Duration::from_secs(5);
+    c
+}
