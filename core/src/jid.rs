@@ -299,6 +299,9 @@ fn hash_folded<H: Hasher>(s: &str, state: &mut H) {
     state.write_u8(0xff);
 }
 
+/// Feeds the JID as RFC 7622 compares it. Each part ends in 0xFF, a byte
+/// UTF-8 never has, so distinct JIDs feed distinct bytes: the keyed tags of
+/// `client/iq.rs` rely on it.
 fn hash_parts<H: Hasher>(jid: &Jid<'_>, state: &mut H) {
     match jid.local {
         Some(local) => {

@@ -1,15 +1,27 @@
 //! Outgoing iq requests awaiting their response (RFC 6120 §8.2.3): each
 //! get or set is tracked until its result or error arrives from the entity
 //! it was sent to, or its deadline passes.
+//!
+//! A tracked request is small on purpose (a microcontroller keeps
+//! [`MAX_PENDING_IQS`] of them): its id is kept as the counter the client
+//! numbered it with, and its addressee as a keyed hash ([`JidTag`]) instead
+//! of a copy of the JID.
 
-use crate::jid::{Jid, JidBuf};
+use crate::jid::Jid;
 use crate::time::Instant;
+use core::fmt;
+use core::hash::{Hash, Hasher};
 use heapless::{String, Vec};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
 
 /// The most iq requests that may be outstanding at once.
 pub const MAX_PENDING_IQS: usize = 4;
-/// Longest address an iq may be sent to: its answer must be checked
-/// against it, so it is kept (RFC 6120 §8.1.2.1).
+/// Longest address the client copies to write one of its own requests
+/// (the server's domain for a keepalive ping, the item of
+/// [`set_roster_item`](super::Client::set_roster_item)). Addresses of
+/// tracked requests are not copied (see [`super::Client::send_iq`]), so
+/// this does not limit them.
 pub const MAX_TRACKED_JID_LEN: usize = 96;
 /// Longest iq id this crate generates.
 pub const MAX_ID_LEN: usize = 24;
@@ -18,14 +30,118 @@ pub const MAX_ID_LEN: usize = 24;
 /// it and carried by the event that answers it.
 pub type IqId = String<MAX_ID_LEN>;
 
+/// Length of the ids' random prefix.
+pub(crate) const ID_PREFIX_LEN: usize = 6;
+
+/// The id numbered `serial`: the session's random prefix, then the number
+/// (a prefix per session keeps an answer meant for an earlier connection
+/// from matching a request of this one).
+pub(crate) fn format_id(prefix: &[u8; ID_PREFIX_LEN], serial: u32) -> IqId {
+    let mut id = IqId::new();
+    let prefix = core::str::from_utf8(prefix).unwrap_or("px");
+    // Cannot fail: 6 + 10 digits fit in MAX_ID_LEN.
+    let _ = fmt::write(&mut id, format_args!("{prefix}{serial}"));
+    id
+}
+
+/// The number in `id`, if `id` is exactly what [`format_id`] makes of it.
+fn parse_id(prefix: &[u8; ID_PREFIX_LEN], id: &str) -> Option<u32> {
+    let digits = id.as_bytes().strip_prefix(prefix.as_slice())?;
+    let serial: u32 = core::str::from_utf8(digits).ok()?.parse().ok()?;
+    // `+7` or `007` parse as 7 but are not the id that was sent.
+    (format_id(prefix, serial).as_str() == id).then_some(serial)
+}
+
+/// Length of a [`JidTag`]'s hash, in bytes.
+const TAG_LEN: usize = 8;
+/// Length of the session's hash key, in bytes.
+const TAG_KEY_LEN: usize = 16;
+
+/// The addressee of a request, as a keyed hash of the JID (HMAC-SHA-1
+/// truncated to 64 bits) rather than the JID itself: 9 bytes instead of up
+/// to 3071.
+///
+/// Why this is as good as the JID for RFC 6120 §8.1.2.1 (only the
+/// addressee may answer): the hash covers the JID as RFC 7622 compares it
+/// (`Jid`'s `Hash`, whose parts end in 0xFF, a byte UTF-8 never has, so
+/// distinct JIDs feed distinct bytes), so equal JIDs give equal tags. Two
+/// different JIDs give equal tags only by a collision, and the key is drawn
+/// from the caller's cryptographic RNG when the client is made and never
+/// leaves it: a peer who wants its answer taken for someone else's cannot
+/// compute tags, so it can only guess, with odds of 2^-64 per forged
+/// stanza (and it must guess the request's id as well).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JidTag {
+    hash: [u8; TAG_LEN],
+    /// The JID had no resource: a bare JID request may be answered by the
+    /// server on the account's behalf, from the bare JID.
+    bare: bool,
+}
+
+/// The session's key for [`JidTag`]s.
+#[derive(Clone)]
+pub(crate) struct TagKey([u8; TAG_KEY_LEN]);
+
+impl TagKey {
+    pub(crate) fn random<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> Self {
+        // Word by word rather than `fill_bytes`: a CryptoRng's words are as
+        // good, and the session's first `fill_bytes` stays the SCRAM nonce
+        // (which scripted test RNGs rely on).
+        let mut key = [0u8; TAG_KEY_LEN];
+        for chunk in key.chunks_mut(8) {
+            let word = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        TagKey(key)
+    }
+
+    pub(crate) fn tag(&self, jid: Jid<'_>) -> JidTag {
+        JidTag {
+            hash: self.hash(jid),
+            bare: jid.is_bare(),
+        }
+    }
+
+    fn hash(&self, jid: Jid<'_>) -> [u8; TAG_LEN] {
+        struct MacHasher(Hmac<Sha1>);
+        impl Hasher for MacHasher {
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.update(bytes);
+            }
+            fn finish(&self) -> u64 {
+                // Unused: the tag is the MAC, taken below.
+                0
+            }
+        }
+        // Cannot fail: HMAC takes keys of any length.
+        let Ok(mac) = Hmac::<Sha1>::new_from_slice(&self.0) else {
+            return [0; TAG_LEN];
+        };
+        let mut h = MacHasher(mac);
+        jid.hash(&mut h);
+        let full = h.0.finalize().into_bytes();
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(&full[..TAG_LEN]);
+        out
+    }
+}
+
+impl fmt::Debug for TagKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secret: a peer who learnt it could forge answers.
+        f.write_str("TagKey(..)")
+    }
+}
+
 /// One outstanding request.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
-    pub id: IqId,
+    /// The number in its id (see [`format_id`]).
+    pub serial: u32,
     /// Who must answer: the `to` of the request, or `None` for the
     /// account's server (RFC 6120 §8.2.3: an iq without `to` is answered
     /// by the server, from the bare JID, the domain, or no `from` at all).
-    pub to: Option<JidBuf<MAX_TRACKED_JID_LEN>>,
+    pub to: Option<JidTag>,
     pub deadline: Instant,
     /// What the session does with the answer.
     pub purpose: Purpose,
@@ -44,14 +160,28 @@ pub(crate) enum Purpose {
     Keepalive,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PendingIqs {
+    key: TagKey,
     items: Vec<Pending, MAX_PENDING_IQS>,
 }
 
 impl PendingIqs {
+    /// An empty table whose tags are keyed from `rng`.
+    pub(crate) fn new<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> Self {
+        PendingIqs {
+            key: TagKey::random(rng),
+            items: Vec::new(),
+        }
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.items.is_full()
+    }
+
+    /// The tag `to` is tracked under.
+    pub(crate) fn tag(&self, to: Jid<'_>) -> JidTag {
+        self.key.tag(to)
     }
 
     /// Adds a request; the caller checked [`is_full`](Self::is_full).
@@ -59,17 +189,20 @@ impl PendingIqs {
         let _ = self.items.push(p);
     }
 
-    /// Takes the request `id` if `from` may answer it (RFC 6120 §8.1.2.1:
-    /// a response from anyone else is not an answer). `own` is the
-    /// account's bare JID and `domain` its server.
+    /// Takes the request `id` (ids start with `prefix`) if `from` may
+    /// answer it (RFC 6120 §8.1.2.1: a response from anyone else is not an
+    /// answer). `own` is the account's JID.
     pub(crate) fn take_answer(
         &mut self,
+        prefix: &[u8; ID_PREFIX_LEN],
         id: &str,
         from: Option<Jid<'_>>,
         own: Jid<'_>,
     ) -> Option<Pending> {
+        let serial = parse_id(prefix, id)?;
+        let key = &self.key;
         let i = self.items.iter().position(|p| {
-            p.id.as_str() == id
+            p.serial == serial
                 && match (&p.to, from) {
                     // Sent to the server: answered without from, or from the
                     // bare JID or the domain.
@@ -79,17 +212,17 @@ impl PendingIqs {
                     // may be answered by the server on its behalf, without
                     // a resource, which compares equal).
                     (Some(to), Some(f)) => {
-                        *to == f || (to.as_jid().is_bare() && to.as_jid() == f.bare())
+                        to.hash == key.hash(f) || (to.bare && to.hash == key.hash(f.bare()))
                     }
-                    (Some(to), None) => to.as_jid() == own.bare(),
+                    (Some(to), None) => to.bare && to.hash == key.hash(own.bare()),
                 }
         })?;
         Some(self.items.swap_remove(i))
     }
 
     /// Whether `id` is outstanding at all (from anyone).
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        self.items.iter().any(|p| p.id.as_str() == id)
+    pub(crate) fn contains(&self, prefix: &[u8; ID_PREFIX_LEN], id: &str) -> bool {
+        parse_id(prefix, id).is_some_and(|s| self.items.iter().any(|p| p.serial == s))
     }
 
     /// The earliest deadline.
@@ -105,5 +238,111 @@ impl PendingIqs {
 
     pub(crate) fn clear(&mut self) {
         self.items.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counter(u8);
+    impl rand_core::RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            rand_core::impls::next_u32_via_fill(self)
+        }
+        fn next_u64(&mut self) -> u64 {
+            rand_core::impls::next_u64_via_fill(self)
+        }
+        fn fill_bytes(&mut self, d: &mut [u8]) {
+            for b in d {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(d);
+            Ok(())
+        }
+    }
+    impl rand_core::CryptoRng for Counter {}
+
+    fn jid(s: &str) -> Jid<'_> {
+        Jid::parse(s).unwrap()
+    }
+
+    #[test]
+    fn ids_round_trip_and_nothing_else_matches() {
+        let prefix = *b"abcdef";
+        assert_eq!(format_id(&prefix, 42).as_str(), "abcdef42");
+        assert_eq!(parse_id(&prefix, "abcdef42"), Some(42));
+        assert_eq!(
+            parse_id(&prefix, "abcdef4294967295"),
+            Some(u32::MAX),
+            "the largest serial fits"
+        );
+        for other in [
+            "abcdef042",
+            "abcdef+42",
+            "abcdeg42",
+            "abcdef",
+            "abcdef42 ",
+            "42",
+        ] {
+            assert_eq!(parse_id(&prefix, other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn tags_follow_jid_comparison_and_depend_on_the_key() {
+        let key = TagKey::random(&mut Counter(0));
+        let t = key.tag(jid("Romeo@Example.net/orchard"));
+        // RFC 7622: local and domain compare without case, resource with.
+        assert_eq!(t, key.tag(jid("romeo@example.NET/orchard")));
+        assert_ne!(t, key.tag(jid("romeo@example.net/Orchard")));
+        assert_ne!(t, key.tag(jid("romeo@example.net")));
+        assert_ne!(t, key.tag(jid("romeo@example.net/orchard2")));
+        // Parts cannot trade bytes: `a@b.c` is not `a.b@c`.
+        assert_ne!(key.tag(jid("ab@c")), key.tag(jid("a@bc")));
+        assert!(key.tag(jid("romeo@example.net")).bare);
+        let other = TagKey::random(&mut Counter(100));
+        assert_ne!(t, other.tag(jid("Romeo@Example.net/orchard")));
+    }
+
+    #[test]
+    fn only_the_addressee_answers() {
+        let own = jid("juliet@example.com/balcony");
+        let prefix = *b"qwerty";
+        let mut iqs = PendingIqs::new(&mut Counter(7));
+        let add = |iqs: &mut PendingIqs, serial, to: Option<&str>| {
+            let to = to.map(|t| iqs.tag(jid(t)));
+            iqs.insert(Pending {
+                serial,
+                to,
+                deadline: Instant::from_millis(1000),
+                purpose: Purpose::Application,
+            })
+        };
+        add(&mut iqs, 1, Some("romeo@example.net/orchard"));
+        add(&mut iqs, 2, Some("romeo@example.net"));
+        add(&mut iqs, 3, None);
+        let id = |s| format_id(&prefix, s);
+        // A stranger, or the right JID with the wrong id, answers nothing.
+        let mallory = Some(jid("mallory@example.net/orchard"));
+        assert!(iqs.take_answer(&prefix, &id(1), mallory, own).is_none());
+        assert!(iqs.take_answer(&prefix, &id(9), mallory, own).is_none());
+        assert!(iqs.take_answer(&prefix, &id(1), None, own).is_none());
+        let r = iqs.take_answer(&prefix, &id(1), Some(jid("ROMEO@example.net/orchard")), own);
+        assert_eq!(r.map(|p| p.serial), Some(1));
+        // A bare JID request: answered by the full JID's bare part.
+        assert!(iqs
+            .take_answer(&prefix, &id(2), Some(jid("romeo@example.net/x")), own)
+            .is_some());
+        // To the server: from the domain, the bare JID, or nobody.
+        assert!(iqs.contains(&prefix, &id(3)));
+        assert!(iqs.take_answer(&prefix, &id(3), mallory, own).is_none());
+        assert!(iqs
+            .take_answer(&prefix, &id(3), Some(jid("example.com")), own)
+            .is_some());
+        assert!(!iqs.contains(&prefix, &id(3)));
     }
 }

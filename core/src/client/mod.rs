@@ -373,7 +373,8 @@ pub enum Event<'a> {
 #[derive(Debug, Clone)]
 enum Queued {
     Ready,
-    IqTimeout(IqId),
+    /// The serial of the iq request that timed out.
+    IqTimeout(u32),
     Closed,
 }
 
@@ -489,7 +490,7 @@ pub struct Client<'b, 'c, R> {
     salted_password: Option<crate::sasl::scram::SaltedPassword>,
     bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
     iqs: PendingIqs,
-    id_prefix: [u8; 6],
+    id_prefix: [u8; iq::ID_PREFIX_LEN],
     id_counter: u32,
     /// The server's XEP-0478 stanza size limit.
     server_max_stanza: Option<u32>,
@@ -515,11 +516,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// bounds the largest stanza it can receive) and `tx` (units waiting
     /// to be written), drawing nonces and ids from `rng`.
     pub fn new(config: Config<'c>, rx: &'b mut [u8], tx: &'b mut [u8], mut rng: R) -> Self {
-        let mut id_prefix = [0u8; 6];
+        let mut id_prefix = [0u8; iq::ID_PREFIX_LEN];
         const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
         for b in id_prefix.iter_mut() {
             *b = ALPHABET[(rng.next_u32() % 32) as usize];
         }
+        let iqs = PendingIqs::new(&mut rng);
         Client {
             config,
             rng,
@@ -533,7 +535,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             sasl: negotiation::SaslState::None,
             salted_password: None,
             bound: None,
-            iqs: PendingIqs::default(),
+            iqs,
             id_prefix,
             id_counter: 0,
             server_max_stanza: None,
@@ -885,7 +887,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
                         None => Output::Wait(None),
                     },
-                    Queued::IqTimeout(id) => Output::Event(Event::IqTimeout { id }),
+                    Queued::IqTimeout(serial) => Output::Event(Event::IqTimeout {
+                        id: iq::format_id(&self.id_prefix, serial),
+                    }),
                     Queued::Closed => {
                         self.state = State::Closed;
                         Output::Event(Event::Closed)
@@ -1000,7 +1004,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if let Some(p) = self.iqs.take_expired(now) {
             match p.purpose {
                 Purpose::Application => {
-                    let _ = self.queued.push_back(Queued::IqTimeout(p.id));
+                    let _ = self.queued.push_back(Queued::IqTimeout(p.serial));
                     return Ok(true);
                 }
                 Purpose::Keepalive => {
@@ -1084,10 +1088,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     fn next_id(&mut self) -> IqId {
         self.id_counter = self.id_counter.wrapping_add(1);
-        let mut id = IqId::new();
-        let prefix = core::str::from_utf8(&self.id_prefix).unwrap_or("px");
-        let _ = fmt::write(&mut id, format_args!("{prefix}{}", self.id_counter));
-        id
+        iq::format_id(&self.id_prefix, self.id_counter)
     }
 
     /// Queues one unit written by `write` into the transmit buffer.
@@ -1179,14 +1180,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if self.iqs.is_full() {
             return Err(ClientError::TooManyPendingIqs);
         }
-        let tracked = match to {
-            Some(j) => Some(
-                JidBuf::try_from_jid(j)
-                    .map_err(|_| ClientError::InvalidInput("address too long to track"))?,
-            ),
-            None => None,
-        };
+        let tracked = to.map(|j| self.iqs.tag(j));
         let id = self.next_id();
+        let serial = self.id_counter;
         let kind_s = kind.as_str();
         let to_s = to.map(|j| j.as_str());
         let id_s = id.clone();
@@ -1201,7 +1197,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.end_element("iq")
         })?;
         self.iqs.insert(Pending {
-            id: id.clone(),
+            serial,
             to: tracked,
             deadline,
             purpose,

@@ -88,14 +88,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 };
                 // RFC 6120 §8.1.2.1: only the addressee may answer; an
                 // answer with an unknown id or from anyone else is dropped.
-                let Some(pending) = self.iqs.take_answer(id, from_jid, own) else {
+                let Some(pending) = self.iqs.take_answer(&self.id_prefix, id, from_jid, own) else {
                     return Ok(Step::Continue);
                 };
+                let pending_id = || super::iq::format_id(&self.id_prefix, pending.serial);
                 match pending.purpose {
                     Purpose::Application if is_error => {
-                        Ok(Step::Element(Kind::IqError(pending.id)))
+                        Ok(Step::Element(Kind::IqError(pending_id())))
                     }
-                    Purpose::Application => Ok(Step::Element(Kind::IqResult(pending.id))),
+                    Purpose::Application => Ok(Step::Element(Kind::IqResult(pending_id()))),
                     Purpose::Keepalive => {
                         // Any answer, even an error, proves the link alive.
                         self.ping_outstanding = false;
@@ -185,7 +186,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 // RFC 6120 §8.2.3: no valid type is a bad request, unless it
                 // might be a response (never answer those).
                 if let Some(id) = id {
-                    if !self.iqs.contains(id) && self.state == State::Ready {
+                    if !self.iqs.contains(&self.id_prefix, id) && self.state == State::Ready {
                         self.queue_iq_error(from, id, ErrorCondition::BadRequest)?;
                     }
                 }
