@@ -11,6 +11,7 @@
 
 mod iq;
 mod negotiation;
+mod phase;
 mod session;
 mod tx;
 
@@ -428,9 +429,6 @@ pub enum TlsBinding<'t> {
     },
 }
 
-/// Longest channel-binding data kept (a SHA-512 certificate hash).
-const MAX_CB_LEN: usize = 64;
-
 /// The client: one XMPP session, as a state machine.
 ///
 /// Methods come in four kinds (after quinn-proto): getters; inputs
@@ -481,11 +479,10 @@ pub struct Client<'b, 'c, R> {
     state: State,
     /// TLS is on (after STARTTLS or direct TLS).
     tls: bool,
-    cb_exporter: heapless::Vec<u8, MAX_CB_LEN>,
-    cb_endpoint: heapless::Vec<u8, MAX_CB_LEN>,
     /// SASL success seen: the stream was restarted authenticated.
     authenticated: bool,
-    sasl: negotiation::SaslState,
+    /// Channel binding, then SASL, then see-other-host: one at a time.
+    phase: phase::PhaseState,
     /// The SCRAM salted password of the last login, for the caller to cache.
     salted_password: Option<crate::sasl::scram::SaltedPassword>,
     bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
@@ -507,8 +504,6 @@ pub struct Client<'b, 'c, R> {
     failed: Option<ClientError>,
     /// Session requires the legacy session step.
     need_session: bool,
-    /// The host a `see-other-host` stream error named.
-    see_other_host: Option<String<MAX_HOST_LEN>>,
 }
 
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
@@ -529,10 +524,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             tx: TxQueue::new(tx),
             state: State::Start,
             tls: false,
-            cb_exporter: heapless::Vec::new(),
-            cb_endpoint: heapless::Vec::new(),
             authenticated: false,
-            sasl: negotiation::SaslState::None,
+            phase: phase::PhaseState::Empty,
             salted_password: None,
             bound: None,
             iqs,
@@ -547,7 +540,6 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             queued: Deque::new(),
             failed: None,
             need_session: false,
-            see_other_host: None,
         }
     }
 
@@ -578,7 +570,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// `see-other-host` (RFC 6120 §4.9.3.19): a domain, IPv4 or bracketed
     /// IPv6 address, optionally with `:port`, as the server sent it.
     pub fn see_other_host(&self) -> Option<&str> {
-        self.see_other_host.as_deref()
+        self.phase.see_other_host()
     }
 
     /// The error the session failed with, if it did.
@@ -628,12 +620,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 server_end_point,
             } => (Some(exporter), Some(server_end_point)),
         };
-        self.cb_exporter = exp
-            .and_then(|e| heapless::Vec::from_slice(e).ok())
-            .unwrap_or_default();
-        self.cb_endpoint = end
-            .and_then(|e| heapless::Vec::from_slice(e).ok())
-            .unwrap_or_default();
+        self.phase.set_channel_binding(exp, end);
         if self.state == State::AwaitTls {
             // RFC 6120 §5.4.3.3: a new stream over the TLS layer.
             self.parser.restart();

@@ -4,6 +4,7 @@
 //!
 //! Every transition of the negotiation is in this file.
 
+use super::phase::PhaseState;
 use super::{
     copy_str, iq::Purpose, Client, ClientError, Queued, State, Step, TlsPolicy, MAX_HOST_LEN,
 };
@@ -138,7 +139,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             let mut host = String::<MAX_HOST_LEN>::new();
             if let Some(h) = se.see_other_host() {
                 if h.chunks().all(|c| host.push_str(c.as_str()).is_ok()) {
-                    self.see_other_host = Some(host);
+                    self.phase = PhaseState::SeeOtherHost(host);
                 }
             }
             let _ = self.queue_unit(StreamHeaderBuilder::write_close);
@@ -249,11 +250,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// initial response.
     fn start_sasl(&mut self, offer: &Offer) -> Result<Step, ClientError> {
         let mut bindings: heapless::Vec<ChannelBinding<'_>, 2> = heapless::Vec::new();
-        if !self.cb_exporter.is_empty() {
-            let _ = bindings.push(ChannelBinding::TlsExporter(&self.cb_exporter));
+        let (exporter, endpoint) = self.phase.channel_binding();
+        if !exporter.is_empty() {
+            let _ = bindings.push(ChannelBinding::TlsExporter(exporter));
         }
-        if !self.cb_endpoint.is_empty() {
-            let _ = bindings.push(ChannelBinding::TlsServerEndPoint(&self.cb_endpoint));
+        if !endpoint.is_empty() {
+            let _ = bindings.push(ChannelBinding::TlsServerEndPoint(endpoint));
         }
         let caps = Capabilities {
             tls: self.tls,
@@ -336,7 +338,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             }
         };
         drop(bindings);
-        self.sasl = state;
+        self.phase = PhaseState::Sasl(state);
         self.send_sasl("auth", Some(mechanism.name()), len.map(|n| &raw[..n]))?;
         self.state = State::Sasl;
         Ok(Step::Continue)
@@ -397,7 +399,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             }
         };
         let mut out = [0u8; 512];
-        match (name, &mut self.sasl) {
+        let mut no_sasl = SaslState::None;
+        let sasl = match &mut self.phase {
+            PhaseState::Sasl(s) => s,
+            _ => &mut no_sasl,
+        };
+        match (name, sasl) {
             ("challenge", SaslState::Scram(scram)) => {
                 let credentials = match (self.config.scram_cache, self.config.password) {
                     (Some(cached), Some(password)) => {
@@ -469,7 +476,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     let _ = self.queue_unit(StreamHeaderBuilder::write_close);
                     return Err(self.fail(e));
                 }
-                self.sasl = SaslState::None;
+                self.phase = PhaseState::Empty;
                 self.authenticated = true;
                 // RFC 6120 §6.4.6: restart the stream; bytes that already
                 // arrived belong to the new one.
@@ -486,7 +493,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                             .flatten()
                     })
                     .unwrap_or(sasl::SaslFailure::NotAuthorized);
-                self.sasl = SaslState::None;
+                self.phase = PhaseState::Empty;
                 // RFC 6120 §6.4.5: the client may retry; a library with one
                 // set of credentials does not, it reports.
                 let _ = self.queue_unit(StreamHeaderBuilder::write_close);
@@ -509,7 +516,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.finish()
         });
         let _ = self.queue_unit(StreamHeaderBuilder::write_close);
-        self.sasl = SaslState::None;
+        self.phase = PhaseState::Empty;
         self.fail(e)
     }
 
