@@ -482,7 +482,7 @@ pub struct Client<'b, 'c, R> {
     /// SASL success seen: the stream was restarted authenticated.
     authenticated: bool,
     /// Channel binding, then SASL, then see-other-host: one at a time.
-    phase: phase::PhaseState,
+    phase: phase::PhaseState<'c>,
     /// The SCRAM salted password of the last login, for the caller to cache.
     salted_password: Option<crate::sasl::scram::SaltedPassword>,
     bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,

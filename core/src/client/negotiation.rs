@@ -21,14 +21,14 @@ use heapless::String;
 #[derive(Debug)]
 // Kept inline on purpose: there is no allocator to box the SCRAM state.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum SaslState {
+pub(crate) enum SaslState<'c> {
     /// Not started, or over.
     None,
     /// A mechanism whose only step was the initial response (PLAIN,
     /// EXTERNAL, ANONYMOUS): waiting for `<success/>` or `<failure/>`.
     Single,
     /// A SCRAM exchange.
-    Scram(sasl::scram::AnyScramClient),
+    Scram(sasl::scram::AnyScramClient<'c>),
     /// A DIGEST-MD5 exchange (RFC 2831): two challenges, then success.
     #[cfg(feature = "legacy-digest-md5")]
     DigestMd5(sasl::digest_md5::DigestMd5Client),

@@ -16,7 +16,7 @@ pub(crate) const MAX_CB_LEN: usize = 64;
 #[derive(Debug)]
 // Kept inline on purpose: there is no allocator to box the SCRAM state.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum PhaseState {
+pub(crate) enum PhaseState<'c> {
     /// Nothing held.
     Empty,
     /// TLS is up: the channel-binding data the adapter extracted, for
@@ -28,13 +28,13 @@ pub(crate) enum PhaseState {
         endpoint: Vec<u8, MAX_CB_LEN>,
     },
     /// The SASL exchange (RFC 6120 §6.4).
-    Sasl(SaslState),
+    Sasl(SaslState<'c>),
     /// The host a `see-other-host` stream error named (RFC 6120
     /// §4.9.3.19).
     SeeOtherHost(String<MAX_HOST_LEN>),
 }
 
-impl PhaseState {
+impl PhaseState<'_> {
     /// The channel-binding data: `tls-exporter`, `tls-server-end-point`
     /// (empty when the adapter gave none or SASL has started).
     pub(crate) fn channel_binding(&self) -> (&[u8], &[u8]) {

@@ -3,9 +3,10 @@
 //!
 //! [`ScramClient`] is the exchange's state machine. It allocates nothing:
 //! each call writes its message into a caller buffer and returns its length,
-//! and between calls it keeps only what RFC 5802 needs later (the
-//! client-first-message, then the expected ServerSignature), in a value of
-//! fixed size. [`AnyScramClient`] picks the hash at run time, from
+//! and between calls it keeps only what RFC 5802 needs later, in a value of
+//! fixed size: the client nonce (the client-first-message is rebuilt from
+//! it and the borrowed username when the AuthMessage is computed, so no
+//! copy of it waits for the server), then the expected ServerSignature. [`AnyScramClient`] picks the hash at run time, from
 //! [`choose`](super::choose)'s result.
 //!
 //! The calls, in order:
@@ -69,7 +70,8 @@ pub const NONCE_LEN: usize = 18;
 pub const MAX_NONCE_LEN: usize = 48;
 
 /// The default capacity `N` of [`ScramClient`]: room for the
-/// client-first-message, kept for the AuthMessage (RFC 5802 §3). It holds
+/// client-first-message, on the stack while it is written and while it is
+/// rebuilt for the AuthMessage (RFC 5802 §3), never kept. It holds
 /// the GS2 header (up to 24 bytes without authzid), `n=`, the escaped
 /// username and the nonce (up to 67 bytes with `,r=`): a username of up to
 /// about 160 bytes.
@@ -535,14 +537,19 @@ impl Cbind {
     }
 }
 
-enum State<H: ScramHash, const N: usize> {
+/// The longest client nonce, in base64 characters.
+const MAX_NONCE_B64: usize = base64_len(MAX_NONCE_LEN);
+
+enum State<'u, H: ScramHash> {
     Initial,
     WaitingServerFirst {
-        /// The client-first-message: GS2 header, then the bare message.
-        first: [u8; N],
-        len: usize,
-        bare_at: usize,
-        nonce_at: usize,
+        /// What the client-first-message is rebuilt from: the username
+        /// and authzid as given (borrowed, not copied) and the client
+        /// nonce.
+        username: &'u str,
+        authzid: Option<&'u str>,
+        nonce: [u8; MAX_NONCE_B64],
+        nonce_len: u8,
     },
     WaitingServerFinal {
         server_signature: H::Key,
@@ -556,18 +563,21 @@ enum State<H: ScramHash, const N: usize> {
     Failed,
 }
 
-/// A SCRAM client exchange (RFC 5802 §5) with hash `H`, keeping up to `N`
-/// bytes of client-first-message (see [`DEFAULT_CAPACITY`]).
+/// A SCRAM client exchange (RFC 5802 §5) with hash `H`, for a
+/// client-first-message of up to `N` bytes (see [`DEFAULT_CAPACITY`]). It
+/// borrows the username (and authzid) given to
+/// [`client_first`](Self::client_first) for `'u`, until the server's first
+/// message is handled.
 ///
 /// See [the module docs](self) for the order of calls, and
 /// [`super`] for a whole exchange.
-pub struct ScramClient<H: ScramHash, const N: usize = DEFAULT_CAPACITY> {
+pub struct ScramClient<'u, H: ScramHash, const N: usize = DEFAULT_CAPACITY> {
     max_iterations: u32,
     cbind: Cbind,
-    state: State<H, N>,
+    state: State<'u, H>,
 }
 
-impl<H: ScramHash> ScramClient<H> {
+impl<H: ScramHash> ScramClient<'_, H> {
     /// A new exchange with the default capacity, with channel-binding flag
     /// `cbind` (from [`Choice::cbind`](super::Choice::cbind)):
     /// [`Gs2CbindFlag::Bound`] makes it SCRAM-*-PLUS.
@@ -579,7 +589,7 @@ impl<H: ScramHash> ScramClient<H> {
     }
 }
 
-impl<H: ScramHash, const N: usize> ScramClient<H, N> {
+impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
     /// [`new`](ScramClient::new), with the capacity `N` of the type
     /// (`ScramClient::<Sha1, 512>::with_capacity(cbind)`).
     pub fn with_capacity(cbind: Gs2CbindFlag<'_>) -> Result<Self, SaslError> {
@@ -671,8 +681,8 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
     pub fn client_first(
         &mut self,
         out: &mut [u8],
-        username: &str,
-        authzid: Option<&str>,
+        username: &'u str,
+        authzid: Option<&'u str>,
         nonce: &[u8],
     ) -> Result<usize, SaslError> {
         let State::Initial = self.state else {
@@ -681,7 +691,6 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
         if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
             return Err(invalid("nonce", "not MIN_NONCE_LEN to MAX_NONCE_LEN bytes"));
         }
-        let username = saslprep::prepare(username).map_err(|reason| invalid("username", reason))?;
         if let Some(a) = authzid {
             // RFC 5802 §7: saslname is 1*(value-safe-char / "=2C" / "=3D"),
             // and value-safe-char excludes NUL.
@@ -689,9 +698,36 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
                 return Err(invalid("authzid", "empty or contains NUL"));
             }
         }
+        let mut encoded = [0u8; MAX_NONCE_B64];
+        let nonce_len = base64::engine::general_purpose::STANDARD
+            .encode_slice(nonce, &mut encoded)
+            .map_err(|_| invalid("nonce", "not MIN_NONCE_LEN to MAX_NONCE_LEN bytes"))?;
 
         let mut first = [0u8; N];
-        let mut w = Out::new(&mut first);
+        let (len, _) = self.write_first(&mut first, username, authzid, &encoded[..nonce_len])?;
+        let dst = out.get_mut(..len).ok_or(BufferTooSmall { needed: len })?;
+        dst.copy_from_slice(&first[..len]);
+        self.state = State::WaitingServerFirst {
+            username,
+            authzid,
+            nonce: encoded,
+            // At most MAX_NONCE_B64 (64).
+            nonce_len: nonce_len as u8,
+        };
+        Ok(len)
+    }
+
+    /// Writes the client-first-message with client nonce `nonce` (base64)
+    /// into `first`; returns its length and where the bare message starts.
+    fn write_first(
+        &self,
+        first: &mut [u8; N],
+        username: &str,
+        authzid: Option<&str>,
+        nonce: &[u8],
+    ) -> Result<(usize, usize), SaslError> {
+        let username = saslprep::prepare(username).map_err(|reason| invalid("username", reason))?;
+        let mut w = Out::new(first);
         // gs2-header = gs2-cbind-flag "," [ authzid ] ","
         match self.cbind.flag {
             None => w.put(b"n"),
@@ -712,22 +748,12 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
         w.put(b"n=");
         put_saslname(&mut w, username);
         w.put(b",r=");
-        let nonce_at = w.len();
-        w.put_base64(nonce);
+        w.put(nonce);
         let len = w.finish().map_err(|e| SaslError::CapacityExceeded {
             needed: e.needed,
             capacity: N,
         })?;
-
-        let dst = out.get_mut(..len).ok_or(BufferTooSmall { needed: len })?;
-        dst.copy_from_slice(&first[..len]);
-        self.state = State::WaitingServerFirst {
-            first,
-            len,
-            bare_at,
-            nonce_at,
-        };
-        Ok(len)
+        Ok((len, bare_at))
     }
 
     /// [`client_first`](Self::client_first), with [`NONCE_LEN`] bytes of
@@ -736,8 +762,8 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
     pub fn client_first_with_rng<R: rand_core::RngCore + rand_core::CryptoRng>(
         &mut self,
         out: &mut [u8],
-        username: &str,
-        authzid: Option<&str>,
+        username: &'u str,
+        authzid: Option<&'u str>,
         rng: &mut R,
     ) -> Result<usize, SaslError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -778,7 +804,7 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
 
     /// Records the outcome of a step: a new state on success, the end of
     /// the exchange on a server error, no change on a local error.
-    fn settle<T>(&mut self, r: Result<(T, State<H, N>), SaslError>) -> Result<T, SaslError> {
+    fn settle<T>(&mut self, r: Result<(T, State<'u, H>), SaslError>) -> Result<T, SaslError> {
         match r {
             Ok((t, next)) => {
                 self.state = next;
@@ -798,18 +824,22 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
         out: &mut [u8],
         server_first: &[u8],
         credentials: Credentials<'_>,
-    ) -> Result<(usize, State<H, N>), SaslError> {
+    ) -> Result<(usize, State<'u, H>), SaslError> {
         let State::WaitingServerFirst {
-            first,
-            len,
-            bare_at,
-            nonce_at,
+            username,
+            authzid,
+            nonce,
+            nonce_len,
         } = &self.state
         else {
             return Err(self.out_of_order("handle_server_first"));
         };
-        let (gs2_header, bare) = first[..*len].split_at(*bare_at);
-        let client_nonce = &first[*nonce_at..*len];
+        let client_nonce = nonce.get(..usize::from(*nonce_len)).unwrap_or_default();
+        // The client-first-message again, exactly as sent: the same inputs
+        // through the same code.
+        let mut first = [0u8; N];
+        let (len, bare_at) = self.write_first(&mut first, username, *authzid, client_nonce)?;
+        let (gs2_header, bare) = first[..len].split_at(bare_at);
 
         let msg = parse_server_first(server_first)?;
         // RFC 5802 §5.1: the client MUST verify that the nonce starts with
@@ -917,7 +947,7 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
         ))
     }
 
-    fn server_final(&self, server_final: &[u8]) -> Result<((), State<H, N>), SaslError> {
+    fn server_final(&self, server_final: &[u8]) -> Result<((), State<'u, H>), SaslError> {
         let State::WaitingServerFinal {
             server_signature,
             salted,
@@ -970,7 +1000,7 @@ impl<H: ScramHash, const N: usize> ScramClient<H, N> {
     }
 }
 
-impl<H: ScramHash, const N: usize> fmt::Debug for ScramClient<H, N> {
+impl<H: ScramHash, const N: usize> fmt::Debug for ScramClient<'_, H, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Keys and the salted password stay out of logs.
         f.debug_struct("ScramClient")
@@ -986,15 +1016,15 @@ impl<H: ScramHash, const N: usize> fmt::Debug for ScramClient<H, N> {
 /// [`ScramClient`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum AnyScramClient<const N: usize = DEFAULT_CAPACITY> {
+pub enum AnyScramClient<'u, const N: usize = DEFAULT_CAPACITY> {
     /// SCRAM-SHA-1(-PLUS).
-    Sha1(ScramClient<Sha1, N>),
+    Sha1(ScramClient<'u, Sha1, N>),
     /// SCRAM-SHA-256(-PLUS).
     #[cfg(feature = "scram-sha256")]
-    Sha256(ScramClient<Sha256, N>),
+    Sha256(ScramClient<'u, Sha256, N>),
     /// SCRAM-SHA-512(-PLUS).
     #[cfg(feature = "scram-sha512")]
-    Sha512(ScramClient<Sha512, N>),
+    Sha512(ScramClient<'u, Sha512, N>),
 }
 
 macro_rules! any {
@@ -1009,7 +1039,7 @@ macro_rules! any {
     };
 }
 
-impl AnyScramClient {
+impl AnyScramClient<'_> {
     /// A new exchange for `mechanism` with the default capacity. Fails if
     /// `mechanism` is not a SCRAM one built in, or if `cbind` does not fit
     /// it: [`Gs2CbindFlag::Bound`] exactly for the -PLUS mechanisms.
@@ -1018,7 +1048,7 @@ impl AnyScramClient {
     }
 }
 
-impl<const N: usize> AnyScramClient<N> {
+impl<'u, const N: usize> AnyScramClient<'u, N> {
     /// [`new`](AnyScramClient::new), with the capacity `N` of the type.
     pub fn with_capacity(mechanism: Mechanism, cbind: Gs2CbindFlag<'_>) -> Result<Self, SaslError> {
         if mechanism.is_plus() != matches!(cbind, Gs2CbindFlag::Bound(_)) {
@@ -1078,8 +1108,8 @@ impl<const N: usize> AnyScramClient<N> {
     pub fn client_first(
         &mut self,
         out: &mut [u8],
-        username: &str,
-        authzid: Option<&str>,
+        username: &'u str,
+        authzid: Option<&'u str>,
         nonce: &[u8],
     ) -> Result<usize, SaslError> {
         any!(self, c => c.client_first(out, username, authzid, nonce))
@@ -1089,8 +1119,8 @@ impl<const N: usize> AnyScramClient<N> {
     pub fn client_first_with_rng<R: rand_core::RngCore + rand_core::CryptoRng>(
         &mut self,
         out: &mut [u8],
-        username: &str,
-        authzid: Option<&str>,
+        username: &'u str,
+        authzid: Option<&'u str>,
         rng: &mut R,
     ) -> Result<usize, SaslError> {
         any!(self, c => c.client_first_with_rng(out, username, authzid, rng))
@@ -1113,13 +1143,13 @@ impl<const N: usize> AnyScramClient<N> {
 }
 
 /// SCRAM-SHA-1(-PLUS), RFC 5802.
-pub type ScramSha1 = ScramClient<Sha1>;
+pub type ScramSha1<'u> = ScramClient<'u, Sha1>;
 /// SCRAM-SHA-256(-PLUS), RFC 7677.
 #[cfg(feature = "scram-sha256")]
-pub type ScramSha256 = ScramClient<Sha256>;
+pub type ScramSha256<'u> = ScramClient<'u, Sha256>;
 /// SCRAM-SHA-512(-PLUS).
 #[cfg(feature = "scram-sha512")]
-pub type ScramSha512 = ScramClient<Sha512>;
+pub type ScramSha512<'u> = ScramClient<'u, Sha512>;
 
 /// The attributes of a server-first-message.
 struct ServerFirst<'m> {
@@ -1238,7 +1268,7 @@ mod tests {
     }
 
     /// A client that has sent the RFC 5802 client-first-message.
-    fn rfc5802_client() -> ScramSha1 {
+    fn rfc5802_client() -> ScramSha1<'static> {
         let mut c = ScramSha1::new(Gs2CbindFlag::NotSupported).unwrap();
         let mut out = [0u8; 64];
         let n = c
@@ -1920,7 +1950,7 @@ mod tests {
     }
 
     /// A client waiting for the RFC 5802 server-final-message.
-    fn rfc5802_waiting_final() -> ScramSha1 {
+    fn rfc5802_waiting_final() -> ScramSha1<'static> {
         let mut c = rfc5802_client();
         let mut out = [0u8; 128];
         c.handle_server_first(
@@ -2118,8 +2148,17 @@ mod tests {
             "ScramClient<Sha1, 64>: {}",
             size_of::<ScramClient<Sha1, 64>>()
         );
-        // The client-first-message buffer dominates; keys add little.
-        assert!(size_of::<AnyScramClient>() < DEFAULT_CAPACITY + 160);
+        // No client-first-message is kept (only the nonce), so the capacity
+        // does not count; the salted password to cache, the expected
+        // ServerSignature and the channel-binding data do.
+        assert_eq!(
+            size_of::<ScramClient<Sha1, 64>>(),
+            size_of::<ScramClient<Sha1>>()
+        );
+        assert!(
+            size_of::<AnyScramClient>()
+                <= size_of::<SaltedPassword>() + MAX_HASH_LEN + MAX_CHANNEL_BINDING_LEN + 16
+        );
     }
 
     proptest::proptest! {
