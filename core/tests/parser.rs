@@ -456,6 +456,39 @@ fn stream_header_refusals() {
 // ---------------------------------------------------------------------------
 // Limits: policy-violation (RFC 6120 §4.9.3.14)
 
+/// A parser made with a smaller depth capacity keeps its limit at that
+/// capacity, whatever the limits ask, and refuses deeper stanzas with
+/// policy-violation like any other limit.
+#[test]
+fn depth_capacity_caps_the_depth_limit() {
+    let stream = |body: &str| {
+        format!("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>{body}")
+    };
+    let limits = Limits::for_buffer(1024);
+    for (body, ok) in [
+        ("<a><b><c/></b></a>", true),
+        ("<a><b><c><d/></c></b></a>", false),
+    ] {
+        let mut buf = [0u8; 1024];
+        let mut p = StreamParser::<3>::with_capacity(&mut buf, limits);
+        assert_eq!(p.limits().max_depth, 3);
+        p.feed(stream(body).as_bytes());
+        assert!(matches!(p.next(), Ok(Some(Event::StreamOpen(_)))));
+        match p.next() {
+            Ok(Some(Event::Element(_))) if ok => {}
+            Err(e) if !ok => assert_eq!(e.condition, C::PolicyViolation),
+            other => panic!("{body}: {other:?}"),
+        }
+        // The default capacity follows the limits.
+        let mut buf = [0u8; 1024];
+        let mut p = StreamParser::with_limits(&mut buf, limits);
+        assert_eq!(p.limits().max_depth, limits.max_depth);
+        p.feed(stream(body).as_bytes());
+        assert!(matches!(p.next(), Ok(Some(Event::StreamOpen(_)))));
+        assert!(matches!(p.next(), Ok(Some(Event::Element(_)))), "{body}");
+    }
+}
+
 #[test]
 fn limits() {
     // A short header, so that only the stanzas meet the limit.

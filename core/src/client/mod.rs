@@ -21,12 +21,17 @@ use crate::error::{StreamErrorCondition, XmlError};
 use crate::jid::{Jid, JidBuf};
 use crate::stanza::{ErrorCondition, Iq, Message, Presence, Show, StanzaError};
 use crate::time::Instant;
-use crate::xml::{Element, StreamParser, WriteError, Writer};
+use crate::xml::{Element, Limits, StreamParser, WriteError, Writer};
 use core::fmt;
 use core::time::Duration;
 use heapless::{Deque, String};
 use iq::{Pending, PendingIqs, Purpose};
 use tx::{QueueError, TxQueue};
+
+/// How deep a stanza the client's parser tracks: the depth of
+/// [`Limits::for_buffer`], which the client uses, so no level is reserved
+/// that the limits never let it use.
+const PARSER_DEPTH: usize = Limits::for_buffer(0).max_depth;
 
 /// Longest bound JID the client keeps (RFC 6120 §7.6.1 allows 3071 bytes;
 /// servers assign resources far shorter).
@@ -474,7 +479,7 @@ pub enum TlsBinding<'t> {
 pub struct Client<'b, 'c, R> {
     config: Config<'c>,
     rng: R,
-    parser: StreamParser<'b>,
+    parser: StreamParser<'b, PARSER_DEPTH>,
     tx: TxQueue<'b>,
     state: State,
     /// TLS is on (after STARTTLS or direct TLS).
@@ -520,7 +525,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         Client {
             config,
             rng,
-            parser: StreamParser::new(rx),
+            parser: StreamParser::with_capacity(rx, Limits::for_buffer(rx.len())),
             tx: TxQueue::new(tx),
             state: State::Start,
             tls: false,

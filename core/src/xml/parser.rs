@@ -13,8 +13,8 @@ use crate::xml::view::{Element, StreamHeader};
 use crate::xml::{NS_STREAM, NS_XML};
 use heapless::{String, Vec};
 
-/// The deepest nesting of elements inside a stanza the parser can track;
-/// [`Limits::max_depth`] is capped to it.
+/// The deepest nesting of elements inside a stanza a [`StreamParser`] can
+/// track by default (its `DEPTH`); [`Limits::max_depth`] is capped to it.
 pub const MAX_DEPTH: usize = 32;
 /// The most attributes one element may carry; [`Limits::max_attributes`]
 /// is capped to it.
@@ -182,7 +182,12 @@ struct PrefixDecl {
 /// }
 /// assert!(matches!(parser.next(), Ok(None))); // needs more bytes
 /// ```
-pub struct StreamParser<'b> {
+///
+/// `DEPTH` is how deep a stanza it can track at most (one `u32` per
+/// level); [`Limits::max_depth`] is capped to it. A parser that never
+/// needs [`MAX_DEPTH`] levels (a client with the default limits needs 16)
+/// saves the rest with [`with_capacity`](Self::with_capacity).
+pub struct StreamParser<'b, const DEPTH: usize = MAX_DEPTH> {
     buf: &'b mut [u8],
     /// First byte still needed; everything before it may be overwritten.
     start: usize,
@@ -221,7 +226,7 @@ pub struct StreamParser<'b> {
     root_name_len: u32,
     root_tag_end: u32,
     /// Name offset (relative to `unit`) of each open element.
-    open: Vec<u32, MAX_DEPTH>,
+    open: Vec<u32, DEPTH>,
     decls: Vec<PrefixDecl, MAX_PREFIX_DECLS>,
     scope: StreamScope,
     /// `<stream:stream/>`: the close is reported after the open.
@@ -238,9 +243,19 @@ impl<'b> StreamParser<'b> {
     /// A parser working in `buf` with the given limits (depth and attribute
     /// counts are capped to [`MAX_DEPTH`] and [`MAX_ATTRIBUTES`]).
     pub fn with_limits(buf: &'b mut [u8], limits: Limits) -> Self {
+        Self::with_capacity(buf, limits)
+    }
+}
+
+impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
+    /// A parser working in `buf` with the given limits, tracking up to
+    /// `DEPTH` levels (`StreamParser::<16>::with_capacity(buf, limits)`);
+    /// depth is capped to `DEPTH` and [`MAX_DEPTH`] (the views walk no
+    /// deeper), attribute counts to [`MAX_ATTRIBUTES`].
+    pub fn with_capacity(buf: &'b mut [u8], limits: Limits) -> Self {
         let limits = Limits {
             max_stanza_bytes: limits.max_stanza_bytes,
-            max_depth: limits.max_depth.min(MAX_DEPTH),
+            max_depth: limits.max_depth.min(DEPTH).min(MAX_DEPTH),
             max_attributes: limits.max_attributes.min(MAX_ATTRIBUTES),
         };
         StreamParser {
@@ -968,7 +983,7 @@ impl<'b> StreamParser<'b> {
             return Ok(Step::Continue);
         }
         let name_at = (tok_start + 1 - self.unit) as u32;
-        // Capacity: depth <= max_depth <= MAX_DEPTH.
+        // Capacity: depth <= max_depth <= DEPTH.
         let _ = self.open.push(name_at);
         self.depth = depth;
         Ok(Step::Continue)
@@ -1160,7 +1175,7 @@ enum Step {
     Found(Found),
 }
 
-impl core::fmt::Debug for StreamParser<'_> {
+impl<const DEPTH: usize> core::fmt::Debug for StreamParser<'_, DEPTH> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("StreamParser")
             .field("phase", &self.phase)
