@@ -163,7 +163,7 @@ pub(crate) enum Purpose {
 #[derive(Debug)]
 pub(crate) struct PendingIqs {
     key: TagKey,
-    items: Vec<Pending, MAX_PENDING_IQS>,
+    items: Vec<Pending, MAX_PENDING_IQS, u8>,
 }
 
 impl PendingIqs {

@@ -23,15 +23,15 @@ pub(crate) enum PhaseState<'c> {
     /// SCRAM-*-PLUS.
     Tls {
         /// `tls-exporter` (RFC 9266), or empty.
-        exporter: Vec<u8, MAX_CB_LEN>,
+        exporter: Vec<u8, MAX_CB_LEN, u8>,
         /// `tls-server-end-point` (RFC 5929 §4), or empty.
-        endpoint: Vec<u8, MAX_CB_LEN>,
+        endpoint: Vec<u8, MAX_CB_LEN, u8>,
     },
     /// The SASL exchange (RFC 6120 §6.4).
     Sasl(SaslState<'c>),
     /// The host a `see-other-host` stream error named (RFC 6120
     /// §4.9.3.19).
-    SeeOtherHost(String<MAX_HOST_LEN>),
+    SeeOtherHost(String<MAX_HOST_LEN, u8>),
 }
 
 impl PhaseState<'_> {

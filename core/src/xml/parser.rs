@@ -92,8 +92,9 @@ impl ContentNamespace {
 #[derive(Debug, Clone)]
 pub(crate) struct StreamScope {
     pub default_ns: ContentNamespace,
-    pub stream_prefix: String<MAX_STREAM_PREFIX>,
-    pub decls: Vec<(String<MAX_STREAM_PREFIX>, String<MAX_STREAM_NS>), MAX_STREAM_DECLS>,
+    pub stream_prefix: String<MAX_STREAM_PREFIX, u8>,
+    pub decls:
+        Vec<(String<MAX_STREAM_PREFIX, u8>, String<MAX_STREAM_NS, u8>), MAX_STREAM_DECLS, u8>,
 }
 
 impl StreamScope {
@@ -226,8 +227,11 @@ pub struct StreamParser<'b, const DEPTH: usize = MAX_DEPTH> {
     root_name_len: u32,
     root_tag_end: u32,
     /// Name offset (relative to `unit`) of each open element.
-    open: Vec<u32, DEPTH>,
-    decls: Vec<PrefixDecl, MAX_PREFIX_DECLS>,
+    // Lengths as u8: the capacities are small (DEPTH is at most
+    // MAX_DEPTH, which `with_capacity` enforces for the limit; a larger
+    // DEPTH than 255 fails to build).
+    open: Vec<u32, DEPTH, u8>,
+    decls: Vec<PrefixDecl, MAX_PREFIX_DECLS, u8>,
     scope: StreamScope,
     /// `<stream:stream/>`: the close is reported after the open.
     close_pending: bool,
