@@ -295,11 +295,15 @@ mod session {
         assert_eq!(seen.messages, 50);
         // 3 headers, starttls, auth, bind, 50 × (pong + message), presence, close.
         assert_eq!(seen.sent_units, 3 + 1 + 1 + 1 + 100 + 2);
+        // The size is guarded when the crate is built (client/footprint.rs,
+        // where the target and the breakdown are); this shows it.
         println!(
-            "Client state: {} bytes on this target, besides a {}-byte receive and {}-byte transmit buffer",
-            core::mem::size_of::<Client<'static, 'static, Rng>>(),
+            "Client state: {} bytes on this target ({}-bit), besides a {}-byte receive and {}-byte transmit buffer and the RNG ({} bytes here)",
+            core::mem::size_of::<Client<'static, 'static, Rng>>() - core::mem::size_of::<Rng>(),
+            usize::BITS,
             rx.len(),
-            tx.len()
+            tx.len(),
+            core::mem::size_of::<Rng>(),
         );
     }
 }

@@ -9,6 +9,7 @@
 //! `negotiation.rs`, top to bottom in RFC order; what happens once the
 //! session is ready lives in `session.rs`.
 
+mod footprint;
 mod iq;
 mod negotiation;
 mod phase;
