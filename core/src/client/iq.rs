@@ -19,9 +19,9 @@ use sha1::Sha1;
 pub const MAX_PENDING_IQS: usize = 4;
 /// Longest address the client copies to write one of its own requests
 /// (the server's domain for a keepalive ping, the item of
-/// [`set_roster_item`](super::Client::set_roster_item)). Addresses of
-/// tracked requests are not copied (see [`super::Client::send_iq`]), so
-/// this does not limit them.
+/// [`set_roster_item`](super::Client::set_roster_item)). It does not limit
+/// where [`send_iq`](super::Client::send_iq) may send: the addressee of a
+/// tracked request is kept as a keyed hash, whatever its length.
 pub const MAX_TRACKED_JID_LEN: usize = 96;
 /// Longest iq id this crate generates.
 pub const MAX_ID_LEN: usize = 24;
