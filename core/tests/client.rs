@@ -626,6 +626,11 @@ fn stream_errors_end_the_session() {
         other => panic!("{other:?}"),
     }
     assert_eq!(h.client.see_other_host(), Some("[2001:db8::1]:5222"));
+    // The host is kept in the receive buffer: nothing more is taken into
+    // it, so it stays.
+    assert!(h.client.receive_buffer().is_empty());
+    assert_eq!(h.client.handle_input(b"<presence/>", Instant::ZERO), 0);
+    assert_eq!(h.client.see_other_host(), Some("[2001:db8::1]:5222"));
     // Every call after a fatal error returns it.
     assert!(matches!(
         h.client
@@ -641,6 +646,13 @@ fn stream_errors_end_the_session() {
         matches!(out.last(), Some(Out::Err(ClientError::StreamError(c))) if c.as_str() == "conflict")
     );
     assert_eq!(h.client.see_other_host(), None);
+    // A character reference in the value is decoded; byte by byte too.
+    let (mut h, _) = ready(config("juliet@example.com", "pw"));
+    h.feed(
+        "<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>ex&#x61;mple.net:5222</see-other-host></stream:error>",
+        1,
+    );
+    assert_eq!(h.client.see_other_host(), Some("example.net:5222"));
 }
 
 #[test]
@@ -1093,11 +1105,15 @@ fn scram_salted_password_is_cached_and_reused() {
             ),
             usize::MAX,
         ));
-        (
-            sasl_payload(&out, "response"),
-            h.client.salted_password().cloned(),
-            out,
-        )
+        let salted = h.client.salted_password().cloned();
+        // A redirect after the login keeps what the login computed.
+        h.feed(
+            &format!("{SERVER_HEADER}<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>other.example.com</see-other-host></stream:error>"),
+            usize::MAX,
+        );
+        assert_eq!(h.client.see_other_host(), Some("other.example.com"));
+        assert_eq!(h.client.salted_password(), salted.as_ref());
+        (sasl_payload(&out, "response"), salted, out)
     };
     let (proof, cached, _) = run(None, Some("pencil"));
     let cached = cached.expect("a salted password to cache");

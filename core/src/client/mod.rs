@@ -489,8 +489,6 @@ pub struct Client<'b, 'c, R> {
     authenticated: bool,
     /// Channel binding, then SASL, then see-other-host: one at a time.
     phase: phase::PhaseState<'c>,
-    /// The SCRAM salted password of the last login, for the caller to cache.
-    salted_password: Option<crate::sasl::scram::SaltedPassword>,
     bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
     iqs: PendingIqs,
     id_prefix: [u8; iq::ID_PREFIX_LEN],
@@ -532,7 +530,6 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             tls: false,
             authenticated: false,
             phase: phase::PhaseState::Empty,
-            salted_password: None,
             bound: None,
             iqs,
             id_prefix,
@@ -564,7 +561,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// The SCRAM salted password of this login, once authenticated: store
     /// it and pass it as [`Config::scram_cache`] next time.
     pub fn salted_password(&self) -> Option<&crate::sasl::scram::SaltedPassword> {
-        self.salted_password.as_ref()
+        self.phase.salted_password()
     }
 
     /// Whether the stream is protected by TLS.
@@ -574,9 +571,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// Where to reconnect, after [`ClientError::StreamError`] with
     /// `see-other-host` (RFC 6120 §4.9.3.19): a domain, IPv4 or bracketed
-    /// IPv6 address, optionally with `:port`, as the server sent it.
+    /// IPv6 address, optionally with `:port`, as the server sent it. It is
+    /// kept in the receive buffer, which takes no more bytes after it.
     pub fn see_other_host(&self) -> Option<&str> {
-        self.phase.see_other_host()
+        self.parser
+            .parked()
+            .and_then(|h| core::str::from_utf8(h).ok())
     }
 
     /// The error the session failed with, if it did.

@@ -139,7 +139,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             let mut host = String::<MAX_HOST_LEN, u8>::new();
             if let Some(h) = se.see_other_host() {
                 if h.chunks().all(|c| host.push_str(c.as_str()).is_ok()) {
-                    self.phase = PhaseState::SeeOtherHost(host);
+                    // The session is over: the host waits for the caller
+                    // in the receive buffer, which nothing reads any more.
+                    self.parser.park(host.as_bytes());
                 }
             }
             let _ = self.queue_unit(StreamHeaderBuilder::write_close);
@@ -455,11 +457,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 // RFC 6120 §6.4.6: additional data with success; for SCRAM
                 // it carries the server signature, which must verify
                 // (mutual authentication, RFC 5802 §5).
+                let mut salted = None;
                 let verified = match state {
                     SaslState::Scram(scram) => {
                         let r = scram.handle_server_final(data).map_err(ClientError::Sasl);
                         if r.is_ok() {
-                            self.salted_password = scram.salted_password_to_cache().cloned();
+                            salted = scram.salted_password_to_cache().cloned();
                         }
                         r
                     }
@@ -476,7 +479,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     let _ = self.queue_unit(StreamHeaderBuilder::write_close);
                     return Err(self.fail(e));
                 }
-                self.phase = PhaseState::Empty;
+                self.phase = PhaseState::Authenticated { salted };
                 self.authenticated = true;
                 // RFC 6120 §6.4.6: restart the stream; bytes that already
                 // arrived belong to the new one.

@@ -1,14 +1,13 @@
 //! State that only one phase of the session needs, kept in one place so
 //! the phases share its memory: the channel-binding data between TLS and
-//! SASL, the SASL exchange itself, and, once the stream ended with
-//! `see-other-host`, where to reconnect. No two of them are ever needed at
-//! once: the channel-binding data is copied into the SCRAM state when SASL
-//! starts (RFC 5802 §6), SASL runs once, and a stream error ends the
-//! session (RFC 6120 §4.9).
+//! SASL, the SASL exchange itself, then what the exchange left for the
+//! caller. No two of them are ever needed at once: the channel-binding
+//! data is copied into the SCRAM state when SASL starts (RFC 5802 §6), and
+//! SASL runs once.
 
 use super::negotiation::SaslState;
-use super::MAX_HOST_LEN;
-use heapless::{String, Vec};
+use crate::sasl::scram::SaltedPassword;
+use heapless::Vec;
 
 /// Longest channel-binding data kept (a SHA-512 certificate hash).
 pub(crate) const MAX_CB_LEN: usize = 64;
@@ -29,9 +28,12 @@ pub(crate) enum PhaseState<'c> {
     },
     /// The SASL exchange (RFC 6120 §6.4).
     Sasl(SaslState<'c>),
-    /// The host a `see-other-host` stream error named (RFC 6120
-    /// §4.9.3.19).
-    SeeOtherHost(String<MAX_HOST_LEN, u8>),
+    /// SASL succeeded (RFC 6120 §6.4.6).
+    Authenticated {
+        /// The SCRAM salted password computed in this login, for the
+        /// caller to cache.
+        salted: Option<SaltedPassword>,
+    },
 }
 
 impl PhaseState<'_> {
@@ -54,10 +56,11 @@ impl PhaseState<'_> {
         };
     }
 
-    /// Where to reconnect, after `see-other-host`.
-    pub(crate) fn see_other_host(&self) -> Option<&str> {
+    /// The SCRAM salted password computed in this login, once
+    /// authenticated.
+    pub(crate) fn salted_password(&self) -> Option<&SaltedPassword> {
         match self {
-            PhaseState::SeeOtherHost(h) => Some(h),
+            PhaseState::Authenticated { salted } => salted.as_ref(),
             _ => None,
         }
     }

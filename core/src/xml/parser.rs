@@ -144,6 +144,9 @@ enum Phase {
     Closed,
     /// A stream error was found; every later call returns it.
     Failed(XmlError),
+    /// The session above is over and keeps `len` bytes of its own at the
+    /// start of the buffer (see [`StreamParser::park`]).
+    Parked { len: usize },
 }
 
 /// An event located in the buffer, before it is turned into a borrow.
@@ -302,6 +305,9 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
     /// [`commit`]: StreamParser::commit
     /// [`next`]: StreamParser::next
     pub fn receive_buffer(&mut self) -> &mut [u8] {
+        if let Phase::Parked { .. } = self.phase {
+            return &mut [];
+        }
         self.apply_release();
         self.compact();
         let end = self.end;
@@ -312,6 +318,9 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
     /// as received. `n` larger than that buffer is a caller bug and is
     /// clamped to it.
     pub fn commit(&mut self, n: usize) {
+        if let Phase::Parked { .. } = self.phase {
+            return;
+        }
         debug_assert!(
             self.end + n <= self.buf.len(),
             "commit past the receive buffer"
@@ -345,7 +354,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
     pub fn restart(&mut self) {
         self.apply_release();
         self.start = self.pos;
-        if !matches!(self.phase, Phase::Failed(_)) {
+        if !matches!(self.phase, Phase::Failed(_) | Phase::Parked { .. }) {
             self.phase = Phase::Prolog { fresh: true };
         }
         self.depth = 0;
@@ -355,6 +364,32 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
         self.close_pending = false;
         self.scan = self.pos;
         self.quote = NO_QUOTE_TRACKING;
+    }
+
+    /// Ends parsing for a session that is over and keeps `data` (at most
+    /// the buffer's size) at the start of the buffer, where
+    /// [`parked`](Self::parked) finds it: what the session must still
+    /// answer about after its end (a `see-other-host` value) stays in the
+    /// caller's memory instead of the session's. From then on the receive
+    /// buffer is empty, nothing is committed and [`next`](Self::next)
+    /// returns `Ok(None)`. Returns whether `data` fit.
+    pub(crate) fn park(&mut self, data: &[u8]) -> bool {
+        let Some(dst) = self.buf.get_mut(..data.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(data);
+        self.phase = Phase::Parked { len: data.len() };
+        self.current = None;
+        self.release = None;
+        true
+    }
+
+    /// What [`park`](Self::park) kept.
+    pub(crate) fn parked(&self) -> Option<&[u8]> {
+        match self.phase {
+            Phase::Parked { len } => self.buf.get(..len),
+            _ => None,
+        }
     }
 
     /// The stream error this parser failed with, if any.
@@ -375,8 +410,10 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
     /// error the input deserves. After an error every call returns it.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Event<'_>>, XmlError> {
-        if let Phase::Failed(e) = self.phase {
-            return Err(e);
+        match self.phase {
+            Phase::Failed(e) => return Err(e),
+            Phase::Parked { .. } => return Ok(None),
+            _ => {}
         }
         self.apply_release();
         if self.close_pending {
@@ -677,6 +714,10 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
                 tok_start,
             )),
             Phase::Failed(e) => Err(e),
+            // `next` returns before reading anything.
+            Phase::Parked { .. } => {
+                Err(self.err(Cond::UndefinedCondition, "the parser is parked", tok_start))
+            }
         };
         match r {
             // The '>' was inside a value: find the real end.
