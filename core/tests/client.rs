@@ -626,6 +626,8 @@ fn stream_errors_end_the_session() {
         other => panic!("{other:?}"),
     }
     assert_eq!(h.client.see_other_host(), Some("[2001:db8::1]:5222"));
+    // What the session learnt stays readable.
+    assert_eq!(h.client.jid(), Jid::parse("juliet@example.com/r1").ok());
     // The host is kept in the receive buffer: nothing more is taken into
     // it, so it stays.
     assert!(h.client.receive_buffer().is_empty());

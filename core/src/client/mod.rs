@@ -19,7 +19,7 @@ mod tx;
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
 
 use crate::error::{StreamErrorCondition, XmlError};
-use crate::jid::{Jid, JidBuf};
+use crate::jid::Jid;
 use crate::stanza::{ErrorCondition, Iq, Message, Presence, Show, StanzaError};
 use crate::time::Instant;
 use crate::xml::{Element, Limits, StreamParser, WriteError, Writer};
@@ -489,7 +489,6 @@ pub struct Client<'b, 'c, R> {
     authenticated: bool,
     /// Channel binding, then SASL, then see-other-host: one at a time.
     phase: phase::PhaseState<'c>,
-    bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
     iqs: PendingIqs,
     id_prefix: [u8; iq::ID_PREFIX_LEN],
     id_counter: u32,
@@ -530,7 +529,6 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             tls: false,
             authenticated: false,
             phase: phase::PhaseState::Empty,
-            bound: None,
             iqs,
             id_prefix,
             id_counter: 0,
@@ -550,7 +548,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// The bound full JID, once ready.
     pub fn jid(&self) -> Option<Jid<'_>> {
-        self.bound.as_ref().map(|j| j.as_jid())
+        self.phase.bound()
     }
 
     /// Whether stanzas can be sent.
@@ -876,8 +874,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             // 2. Events that borrow nothing.
             if let Some(q) = self.queued.pop_front() {
                 return Ok(match q {
-                    Queued::Ready => match self.bound.as_ref() {
-                        Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
+                    Queued::Ready => match self.phase.bound() {
+                        Some(jid) => Output::Event(Event::Ready { jid }),
                         None => Output::Wait(None),
                     },
                     Queued::IqTimeout(serial) => Output::Event(Event::IqTimeout {

@@ -479,7 +479,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     let _ = self.queue_unit(StreamHeaderBuilder::write_close);
                     return Err(self.fail(e));
                 }
-                self.phase = PhaseState::Authenticated { salted };
+                self.phase = PhaseState::Authenticated {
+                    salted,
+                    bound: None,
+                };
                 self.authenticated = true;
                 // RFC 6120 §6.4.6: restart the stream; bytes that already
                 // arrived belong to the new one.
@@ -588,7 +591,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if bound.as_jid().bare() != self.config.jid.bare() {
             return Err(self.fail(ClientError::Protocol("the server bound another account")));
         }
-        self.bound = Some(bound);
+        self.phase.set_bound(bound);
         if self.need_session {
             self.request(
                 None,

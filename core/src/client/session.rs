@@ -82,10 +82,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     },
                     None => None,
                 };
-                let own = match &self.bound {
-                    Some(b) => b.as_jid(),
-                    None => self.config.jid,
-                };
+                let own = self.phase.bound().unwrap_or(self.config.jid);
                 // RFC 6120 §8.1.2.1: only the addressee may answer; an
                 // answer with an unknown id or from anyone else is dropped.
                 let Some(pending) = self.iqs.take_answer(&self.id_prefix, id, from_jid, own) else {
