@@ -487,7 +487,8 @@ pub struct Client<'b, 'c, R> {
     tls: bool,
     /// SASL success seen: the stream was restarted authenticated.
     authenticated: bool,
-    /// Channel binding, then SASL, then see-other-host: one at a time.
+    /// Channel binding, then SASL, then the salted password and the bound
+    /// JID: one at a time.
     phase: phase::PhaseState<'c>,
     iqs: PendingIqs,
     id_prefix: [u8; iq::ID_PREFIX_LEN],

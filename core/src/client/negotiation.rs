@@ -136,7 +136,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         // RFC 6120 §4.9: a stream error ends the stream in any state.
         if let Some(se) = StreamError::from_element(el) {
             let condition = se.condition();
-            let mut host = String::<MAX_HOST_LEN, u8>::new();
+            let mut host = String::<MAX_HOST_LEN>::new();
             if let Some(h) = se.see_other_host() {
                 if h.chunks().all(|c| host.push_str(c.as_str()).is_ok()) {
                     // The session is over: the host waits for the caller
