@@ -31,6 +31,8 @@ extern crate std;
 
 pub mod client;
 pub mod error;
+#[cfg(any(feature = "embedded-io", feature = "embedded-io-async"))]
+pub mod io;
 pub mod jid;
 pub mod sasl;
 pub mod stanza;
