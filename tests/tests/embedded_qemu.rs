@@ -123,8 +123,9 @@ fn firmware_reports_presence_and_readings_in_order() {
     if exited.is_none() {
         // Ours, by its PID: it did not finish in time.
         let _ = qemu.kill();
-        let _ = qemu.wait();
     }
+    // Reaps it (or returns the status try_wait saw).
+    let _ = qemu.wait();
     let _ = watcher.close();
     println!(
         "firmware run under QEMU: {:.1} s, exit {exited:?}",
