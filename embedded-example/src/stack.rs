@@ -3,6 +3,11 @@
 //! word that lost it marks the deepest the stack went.
 
 use core::ptr::{addr_of, read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The deepest use measured before the last repainting.
+static DEEPEST: AtomicUsize = AtomicUsize::new(0);
+static PAINTED: AtomicBool = AtomicBool::new(false);
 
 const PAINT: u32 = 0xACE0_BA5E;
 /// Left untouched below the stack pointer while painting: the painting
@@ -21,8 +26,13 @@ fn bounds() -> (usize, usize) {
     (addr_of!(__sheap) as usize, addr_of!(_stack_start) as usize)
 }
 
-/// Paints the free stack area. Call first thing in `main`.
+/// Paints the free stack area: first thing in `main`, and again to
+/// measure a later phase on its own ([`peak`]); [`deepest`] keeps the
+/// whole run's figure.
 pub fn paint() {
+    if PAINTED.swap(true, Ordering::Relaxed) {
+        DEEPEST.fetch_max(peak(), Ordering::Relaxed);
+    }
     let (bottom, _) = bounds();
     let sp = cortex_m::register::msp::read() as usize - MARGIN;
     let mut p = bottom;
@@ -34,7 +44,7 @@ pub fn paint() {
     }
 }
 
-/// The deepest the stack has been since [`paint`], in bytes.
+/// The deepest the stack has been since the last [`paint`], in bytes.
 pub fn peak() -> usize {
     let (bottom, top) = bounds();
     let mut p = bottom;
@@ -43,4 +53,9 @@ pub fn peak() -> usize {
         p += 4;
     }
     top - p
+}
+
+/// The deepest the stack has been since boot, in bytes.
+pub fn deepest() -> usize {
+    DEEPEST.load(Ordering::Relaxed).max(peak())
 }

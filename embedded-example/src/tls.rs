@@ -54,6 +54,10 @@ pub fn connect<'a>(
     read_buf: &'a mut [u8],
     write_buf: &'a mut [u8],
 ) -> Result<TlsStream<'a>, TlsError> {
+    if CA.is_empty() {
+        defmt::error!("no CA built into this image: build it with PICOXMPP_FW_CA set");
+        return Err(TlsError::InvalidCertificate);
+    }
     let config = TlsConfig::new().with_server_name(server_name);
     let mut tls = TlsConnection::new(uart, read_buf, write_buf);
     tls.open(TlsContext::new(
