@@ -24,7 +24,8 @@
 //! by default; off, SCRAM-SHA-1 alone keeps the firmware small), and
 //! `legacy-digest-md5` (off by default: DIGEST-MD5, RFC 2831, historic
 //! since RFC 6331, for old servers only; never chosen over SCRAM),
-//! `embedded-io` and `embedded-io-async` (the drivers of `io`).
+//! `embedded-io` and `embedded-io-async` (the drivers of `io`), `log`
+//! (the drivers log through the log crate; through defmt with `defmt`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

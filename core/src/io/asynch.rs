@@ -1,7 +1,7 @@
 //! The async driver, over [`embedded_io_async::Read`] + [`Write`] and a
 //! caller-given [`Timer`].
 
-use super::{earliest, Clock, Error, Progress};
+use super::{earliest, io_log, Clock, Error, Progress};
 use crate::client::{Client, Event, Output};
 use crate::time::Instant;
 use core::future::{poll_fn, Future};
@@ -117,6 +117,7 @@ where
             let now = self.clock.now();
             let wake = match client.poll(now)? {
                 Output::Transmit(unit) => {
+                    io_log!(trace, "picoxmpp: writing a unit of {} bytes", unit.len());
                     let mut unit = unit;
                     while !unit.is_empty() {
                         match self.transport.write(unit).await.map_err(Error::Transport)? {
@@ -131,8 +132,14 @@ where
                     on_event(event);
                     return Ok(Progress::Event);
                 }
-                Output::StartTls => return Ok(Progress::StartTls),
-                Output::Closed => return Ok(Progress::Closed),
+                Output::StartTls => {
+                    io_log!(debug, "picoxmpp: the transport must start TLS");
+                    return Ok(Progress::StartTls);
+                }
+                Output::Closed => {
+                    io_log!(debug, "picoxmpp: session over");
+                    return Ok(Progress::Closed);
+                }
                 Output::Wait(deadline) => earliest(deadline, until),
             };
             if until.is_some_and(|u| now >= u) {
@@ -159,8 +166,14 @@ where
                 .await
             };
             match read {
-                Some(Ok(0)) => return Err(Error::ConnectionClosed),
-                Some(Ok(n)) => client.commit(n, self.clock.now()),
+                Some(Ok(0)) => {
+                    io_log!(debug, "picoxmpp: the transport reached its end");
+                    return Err(Error::ConnectionClosed);
+                }
+                Some(Ok(n)) => {
+                    io_log!(trace, "picoxmpp: read {} bytes", n);
+                    client.commit(n, self.clock.now())
+                }
                 Some(Err(e)) => return Err(Error::Transport(e)),
                 // The deadline passed: the core checks its timers at the
                 // next poll.

@@ -1,7 +1,7 @@
 //! The blocking driver, over [`embedded_io::Read`] + [`Write`] +
 //! [`ReadReady`].
 
-use super::{earliest, Clock, Error, Progress};
+use super::{earliest, io_log, Clock, Error, Progress};
 use crate::client::{Client, Event, Output};
 use crate::time::Instant;
 use embedded_io::{Read, ReadReady, Write};
@@ -111,6 +111,7 @@ where
             let now = self.clock.now();
             let wake = match client.poll(now)? {
                 Output::Transmit(unit) => {
+                    io_log!(trace, "picoxmpp: writing a unit of {} bytes", unit.len());
                     write_unit(&mut self.transport, unit)?;
                     continue;
                 }
@@ -118,8 +119,14 @@ where
                     on_event(event);
                     return Ok(Progress::Event);
                 }
-                Output::StartTls => return Ok(Progress::StartTls),
-                Output::Closed => return Ok(Progress::Closed),
+                Output::StartTls => {
+                    io_log!(debug, "picoxmpp: the transport must start TLS");
+                    return Ok(Progress::StartTls);
+                }
+                Output::Closed => {
+                    io_log!(debug, "picoxmpp: session over");
+                    return Ok(Progress::Closed);
+                }
                 Output::Wait(deadline) => earliest(deadline, until),
             };
             if until.is_some_and(|u| now >= u) {
@@ -134,8 +141,10 @@ where
                     }
                     let n = self.transport.read(buf).map_err(Error::Transport)?;
                     if n == 0 {
+                        io_log!(debug, "picoxmpp: the transport reached its end");
                         return Err(Error::ConnectionClosed);
                     }
+                    io_log!(trace, "picoxmpp: read {} bytes", n);
                     client.commit(n, self.clock.now());
                     break;
                 }

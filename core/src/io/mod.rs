@@ -112,6 +112,19 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
 
 impl<E: fmt::Debug> core::error::Error for Error<E> {}
 
+/// Logs a driver step through defmt and/or log (features `defmt`, `log`);
+/// without either, it expands to nothing.
+macro_rules! io_log {
+    ($level:ident, $fmt:literal $(, $arg:expr)* $(,)?) => {{
+        #[cfg(feature = "defmt")]
+        defmt::$level!($fmt $(, $arg)*);
+        #[cfg(feature = "log")]
+        log::$level!($fmt $(, $arg)*);
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use io_log;
+
 /// The earlier of two optional deadlines.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
