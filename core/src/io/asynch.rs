@@ -1,8 +1,8 @@
 //! The async driver, over [`embedded_io_async::Read`] + [`Write`] and a
 //! caller-given [`Timer`].
 
-use super::{earliest, io_log, Clock, Error, Progress};
-use crate::client::{Client, Event, Output};
+use super::{io_log, step, Clock, Error, Progress, Step};
+use crate::client::{Client, Event};
 use crate::time::Instant;
 use core::future::{poll_fn, Future};
 use core::pin::pin;
@@ -113,11 +113,11 @@ where
     where
         R: rand_core::RngCore + rand_core::CryptoRng,
     {
+        let mut on_event = Some(on_event);
         loop {
             let now = self.clock.now();
-            let wake = match client.poll(now)? {
-                Output::Transmit(unit) => {
-                    io_log!(trace, "picoxmpp: writing a unit of {} bytes", unit.len());
+            let wake = match step(client.poll(now)?, now, until, &mut on_event) {
+                Step::Write(unit) => {
                     let mut unit = unit;
                     while !unit.is_empty() {
                         match self.transport.write(unit).await.map_err(Error::Transport)? {
@@ -128,23 +128,9 @@ where
                     self.transport.flush().await.map_err(Error::Transport)?;
                     continue;
                 }
-                Output::Event(event) => {
-                    on_event(event);
-                    return Ok(Progress::Event);
-                }
-                Output::StartTls => {
-                    io_log!(debug, "picoxmpp: the transport must start TLS");
-                    return Ok(Progress::StartTls);
-                }
-                Output::Closed => {
-                    io_log!(debug, "picoxmpp: session over");
-                    return Ok(Progress::Closed);
-                }
-                Output::Wait(deadline) => earliest(deadline, until),
+                Step::Stop(progress) => return Ok(progress),
+                Step::Wait(wake) => wake,
             };
-            if until.is_some_and(|u| now >= u) {
-                return Ok(Progress::Deadline);
-            }
             let buf = client.receive_buffer();
             if buf.is_empty() {
                 return Err(Error::ReceiveBufferFull);

@@ -1,8 +1,8 @@
 //! The blocking driver, over [`embedded_io::Read`] + [`Write`] +
 //! [`ReadReady`].
 
-use super::{earliest, io_log, Clock, Error, Progress};
-use crate::client::{Client, Event, Output};
+use super::{io_log, step, Clock, Error, Progress, Step};
+use crate::client::{Client, Event};
 use crate::time::Instant;
 use embedded_io::{Read, ReadReady, Write};
 
@@ -107,31 +107,17 @@ where
     where
         R: rand_core::RngCore + rand_core::CryptoRng,
     {
+        let mut on_event = Some(on_event);
         loop {
             let now = self.clock.now();
-            let wake = match client.poll(now)? {
-                Output::Transmit(unit) => {
-                    io_log!(trace, "picoxmpp: writing a unit of {} bytes", unit.len());
+            let wake = match step(client.poll(now)?, now, until, &mut on_event) {
+                Step::Write(unit) => {
                     write_unit(&mut self.transport, unit)?;
                     continue;
                 }
-                Output::Event(event) => {
-                    on_event(event);
-                    return Ok(Progress::Event);
-                }
-                Output::StartTls => {
-                    io_log!(debug, "picoxmpp: the transport must start TLS");
-                    return Ok(Progress::StartTls);
-                }
-                Output::Closed => {
-                    io_log!(debug, "picoxmpp: session over");
-                    return Ok(Progress::Closed);
-                }
-                Output::Wait(deadline) => earliest(deadline, until),
+                Step::Stop(progress) => return Ok(progress),
+                Step::Wait(wake) => wake,
             };
-            if until.is_some_and(|u| now >= u) {
-                return Ok(Progress::Deadline);
-            }
             // Wait for bytes or the earliest deadline.
             loop {
                 if self.transport.read_ready().map_err(Error::Transport)? {

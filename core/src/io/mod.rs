@@ -30,7 +30,7 @@
 //! calls [`Client::tls_established`](crate::client::Client::tls_established),
 //! and goes on with a driver over the TLS stream.
 
-use crate::client::ClientError;
+use crate::client::{ClientError, Event, Output};
 use crate::time::Instant;
 use core::fmt;
 
@@ -122,8 +122,50 @@ macro_rules! io_log {
         log::$level!($fmt $(, $arg)*);
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use io_log;
+
+/// What a driver does with one output of the core.
+enum Step<'a> {
+    /// Write this unit whole, flush, and poll again.
+    Write(&'a [u8]),
+    /// Read until bytes arrive or this deadline passes, and poll again.
+    Wait(Option<Instant>),
+    /// Hand this to the caller.
+    Stop(Progress),
+}
+
+/// Sorts one output of the core, the same for both drivers: an event goes
+/// to `on_event` (taken the first time), and the caller's `until` joins
+/// the core's own deadline.
+fn step<'a, F: FnOnce(Event<'_>)>(
+    output: Output<'a>,
+    now: Instant,
+    until: Option<Instant>,
+    on_event: &mut Option<F>,
+) -> Step<'a> {
+    match output {
+        Output::Transmit(unit) => {
+            io_log!(trace, "picoxmpp: writing a unit of {} bytes", unit.len());
+            Step::Write(unit)
+        }
+        Output::Event(event) => {
+            if let Some(f) = on_event.take() {
+                f(event);
+            }
+            Step::Stop(Progress::Event)
+        }
+        Output::StartTls => {
+            io_log!(debug, "picoxmpp: the transport must start TLS");
+            Step::Stop(Progress::StartTls)
+        }
+        Output::Closed => {
+            io_log!(debug, "picoxmpp: session over");
+            Step::Stop(Progress::Closed)
+        }
+        Output::Wait(_) if until.is_some_and(|u| now >= u) => Step::Stop(Progress::Deadline),
+        Output::Wait(deadline) => Step::Wait(earliest(deadline, until)),
+    }
+}
 
 /// The earlier of two optional deadlines.
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
