@@ -5,7 +5,7 @@
 //! session.
 //!
 //! A driver only moves bytes and time between the transport and the core:
-//! it writes each [`Output::Transmit`](crate::client::Output::Transmit) unit
+//! it writes each [`Output::Transmit`] unit
 //! whole, reads into [`Client::receive_buffer`](crate::client::Client::receive_buffer)
 //! while the core waits, reads the caller's [`Clock`], and wakes up at the
 //! core's deadlines. Every protocol decision stays in the core.
