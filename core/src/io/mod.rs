@@ -1,5 +1,5 @@
 //! Drivers that carry a [`Client`](crate::client::Client) session over an
-//! [`embedded-io`](embedded_io) or [`embedded-io-async`](embedded_io_async)
+//! `embedded-io` or `embedded-io-async`
 //! byte stream: any network stack that offers those traits (embassy-net,
 //! smoltcp sockets, a W5500 driver, a UART modem, embedded-tls) can carry a
 //! session.
@@ -10,12 +10,12 @@
 //! while the core waits, reads the caller's [`Clock`], and wakes up at the
 //! core's deadlines. Every protocol decision stays in the core.
 //!
-//! - [`blocking::Driver`] (feature `embedded-io`): the transport also
-//!   implements [`embedded_io::ReadReady`], so the driver only reads when a
+//! - `blocking::Driver` (feature `embedded-io`): the transport also
+//!   implements `embedded_io::ReadReady`, so the driver only reads when a
 //!   read will not block and can honour the core's deadlines (pings, iq
 //!   timeouts, the polite-close timeout) without a read timeout.
-//! - [`asynch::Driver`] (feature `embedded-io-async`): the caller gives a
-//!   [`asynch::Timer`] (e.g. `embassy_time::Timer::at`), and the driver races
+//! - `asynch::Driver` (feature `embedded-io-async`): the caller gives a
+//!   `asynch::Timer` (e.g. `embassy_time::Timer::at`), and the driver races
 //!   the read against it.
 //!
 //! Each call of `poll` runs until one of the [`Progress`] cases: one event
@@ -25,7 +25,7 @@
 //! [`close`](crate::client::Client::close)...) go between calls.
 //!
 //! STARTTLS (RFC 6120 §5.4.3.3): on [`Progress::StartTls`] the caller takes
-//! the plain transport back ([`blocking::Driver::into_parts`]), runs its TLS
+//! the plain transport back (`into_parts`), runs its TLS
 //! handshake over it (e.g. wraps it in an `embedded_tls::TlsConnection`),
 //! calls [`Client::tls_established`](crate::client::Client::tls_established),
 //! and goes on with a driver over the TLS stream.
