@@ -312,6 +312,12 @@ where
         return false;
     };
     let (uart, clock) = driver.into_parts();
+    // Each phase measured on its own: painted again before the next.
+    defmt::info!(
+        "stack peak, boot and XMPP to STARTTLS: {=usize} bytes",
+        stack::peak()
+    );
+    stack::paint();
     let started = clock::millis();
     let domain = Jid::parse(JID).map(|j| j.domain()).unwrap_or("localhost");
     let stream = match tls::connect(uart, domain, rng, read_buf, write_buf) {
@@ -326,9 +332,7 @@ where
         clock::millis() - started,
         domain
     );
-    // The handshake is the deepest part (ECDHE, ECDSA); paint again to
-    // measure the session over TLS on its own.
-    defmt::info!("stack peak, boot to TLS up: {=usize} bytes", stack::peak());
+    defmt::info!("stack peak, TLS handshake: {=usize} bytes", stack::peak());
     stack::paint();
     client.tls_established(picoxmpp::client::TlsBinding::None);
     let mut driver = Driver::new(stream, clock);

@@ -104,7 +104,9 @@ def main():
         r"stack peak, ([^:]+): (\d+) bytes", log)}
     if peaks:
         for k, v in peaks.items():
-            print(f"stack peak, {k}: {v} bytes (measured by painting, QEMU run)")
+            print(f"stack peak, {k}: {v} bytes")
+        print("  (painted again before each phase, measured in the QEMU run; each figure is the depth")
+        print("   from the top of RAM, the frames of main and of the session, the Client's included)")
     else:
         print("stack peak: not measured here (run tests/embedded/run-qemu.sh, which logs it)")
     print("stack peak without TLS: not measured (the plaintext build cannot log in to the "
