@@ -91,6 +91,8 @@ def kib(n):
 
 
 def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
     tls_elf, plain_elf, core_elf = sys.argv[1:4]
     log = open(sys.argv[4]).read() if len(sys.argv) > 4 else ""
 

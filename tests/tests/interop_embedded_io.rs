@@ -153,6 +153,35 @@ struct Outcome {
     tls: bool,
 }
 
+/// The device's part, the same over both drivers: once bound, presence
+/// and the message to `watcher`, then the polite close. True once the
+/// session is over.
+fn react(
+    progress: Progress,
+    ready: Option<String>,
+    jid: &mut Option<String>,
+    client: &mut Client<'_, '_, OsRng>,
+    watcher: Jid<'_>,
+    body: &str,
+) -> bool {
+    match progress {
+        Progress::Event => {
+            if let Some(j) = ready {
+                *jid = Some(j);
+                client.set_presence(None, Some("on the host"), 0).unwrap();
+                client
+                    .send_message(watcher, MessageType::Chat, body)
+                    .unwrap();
+                client.close(clock()).unwrap();
+            }
+            false
+        }
+        Progress::Closed => true,
+        Progress::Deadline => panic!("no polite close within 15 s"),
+        Progress::StartTls => panic!("STARTTLS twice"),
+    }
+}
+
 /// A whole device session over the embedded stack: STARTTLS, TLS by
 /// embedded-tls, SASL, bind, presence, a message to `watcher`, close. A
 /// session the client refuses or fails gives its error.
@@ -204,20 +233,8 @@ fn device_session(config: Config<'_>, watcher: &str, body: &str) -> Result<Outco
                 picoxmpp::io::Error::Client(e) => e,
                 other => panic!("the transport failed: {other:?}"),
             })?;
-        match progress {
-            Progress::Event => {
-                if let Some(j) = ready {
-                    jid = Some(j);
-                    client.set_presence(None, Some("on the host"), 0).unwrap();
-                    client
-                        .send_message(watcher, MessageType::Chat, body)
-                        .unwrap();
-                    client.close(clock()).unwrap();
-                }
-            }
-            Progress::Closed => break,
-            Progress::Deadline => panic!("no polite close within 15 s"),
-            Progress::StartTls => panic!("STARTTLS twice"),
+        if react(progress, ready, &mut jid, &mut client, watcher, body) {
+            break;
         }
     }
     Ok(Outcome {
@@ -227,11 +244,9 @@ fn device_session(config: Config<'_>, watcher: &str, body: &str) -> Result<Outco
     })
 }
 
-#[test]
-#[ignore = "needs Prosody: bash tests/interop/servers-up.sh"]
-fn embedded_stack_logs_in_with_password_then_with_the_cached_salted_password() {
-    // The watcher, with the std adapter.
-    let bob = format!("bob@localhost/{}", unique_resource("embedded-io-watcher"));
+/// The watcher (bob, with the std adapter), logged in; and its full JID.
+fn watcher(tag: &str) -> (Connection<'static>, String) {
+    let bob = format!("bob@localhost/{}", unique_resource(tag));
     let mut watcher = Connection::connect(
         ("127.0.0.1", PROSODY.starttls),
         leak_buf(64 * 1024),
@@ -250,6 +265,30 @@ fn embedded_stack_logs_in_with_password_then_with_the_cached_salted_password() {
             "the watcher did not log in"
         );
     }
+    (watcher, bob)
+}
+
+/// The bodies of the next `n` messages the watcher receives (fewer if
+/// they do not come within 10 s); then closes it.
+fn bodies(watcher: &mut Connection<'static>, n: usize) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while bodies.len() < n && std::time::Instant::now() < until {
+        if let Ok(Next::Event(Some(b))) = watcher.next_event_until(until, |e| match e {
+            Event::Message(m) => m.body().map(|b| b.to_string()),
+            _ => None,
+        }) {
+            bodies.push(b);
+        }
+    }
+    let _ = watcher.close();
+    bodies
+}
+
+#[test]
+#[ignore = "needs Prosody: bash tests/interop/servers-up.sh"]
+fn embedded_stack_logs_in_with_password_then_with_the_cached_salted_password() {
+    let (mut watcher, bob) = watcher("embedded-io-watcher");
 
     const SCRAM_SHA1: &[Mechanism] = &[Mechanism::ScramSha1];
     let device = format!("alice@localhost/{}", unique_resource("embedded-io"));
@@ -302,17 +341,94 @@ fn embedded_stack_logs_in_with_password_then_with_the_cached_salted_password() {
         }
     };
 
-    // Both messages reached the watcher, in order.
-    let mut bodies = Vec::new();
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while bodies.len() < expected.len() && std::time::Instant::now() < until {
-        if let Ok(Next::Event(Some(b))) = watcher.next_event_until(until, |e| match e {
-            Event::Message(m) => m.body().map(|b| b.to_string()),
-            _ => None,
-        }) {
-            bodies.push(b);
+    // The messages reached the watcher, in order.
+    assert_eq!(bodies(&mut watcher, expected.len()), expected);
+}
+
+/// The async driver over tokio's TCP (embedded-io-adapters) and
+/// embedded-tls's async connection, timed by tokio's sleep.
+async fn device_session_async(config: Config<'_>, watcher: &str, body: &str) -> Outcome {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use picoxmpp::io::asynch::Driver as AsyncDriver;
+
+    let (mut rx, mut tx) = (vec![0u8; 2048], vec![0u8; 1024]);
+    let mut client = Client::new(config, &mut rx, &mut tx, OsRng);
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", PROSODY.starttls))
+        .await
+        .expect("Prosody on 127.0.0.1");
+    tcp.set_nodelay(true).unwrap();
+    let sleep = |at: Instant| {
+        let now = clock();
+        tokio::time::sleep(Duration::from_millis(
+            at.as_millis().saturating_sub(now.as_millis()),
+        ))
+    };
+    let mut plain = AsyncDriver::new(FromTokio::new(tcp), clock as fn() -> Instant, sleep);
+    let before_tls = plain
+        .poll(&mut client, None, |e| panic!("an event before TLS: {e:?}"))
+        .await;
+    assert!(
+        matches!(before_tls, Ok(Progress::StartTls)),
+        "{before_tls:?}"
+    );
+    let ca = rustls_pki_types::CertificateDer::from_pem_file(ca_path()).expect("the test CA (PEM)");
+    let (mut read_buf, mut write_buf) = (vec![0u8; 16_640], vec![0u8; 4096]);
+    let (tcp, clock, sleep) = plain.into_parts();
+    let mut tls = embedded_tls::TlsConnection::new(tcp, &mut read_buf, &mut write_buf);
+    tls.open(embedded_tls::TlsContext::new(
+        &TlsConfig::new().with_server_name("localhost"),
+        Provider {
+            verifier: CertVerifier::new(Certificate::X509(ca.as_ref())),
+        },
+    ))
+    .await
+    .expect("TLS 1.3 handshake with embedded-tls (async), the server certificate verified");
+    client.tls_established(TlsBinding::None);
+    let mut driver = AsyncDriver::new(tls, clock, sleep);
+    let deadline = clock() + Duration::from_secs(15);
+    let watcher = Jid::parse(watcher).unwrap();
+    let mut jid = None;
+    loop {
+        let mut ready = None;
+        let progress = driver
+            .poll(&mut client, Some(deadline), |e| {
+                if let Event::Ready { jid } = e {
+                    ready = Some(jid.as_str().to_owned());
+                }
+            })
+            .await
+            .unwrap_or_else(|e| panic!("the session failed: {e:?}"));
+        if react(progress, ready, &mut jid, &mut client, watcher, body) {
+            break;
         }
     }
-    let _ = watcher.close();
-    assert_eq!(bodies, expected);
+    Outcome {
+        jid: jid.expect("bound before the close"),
+        salted: client.salted_password().cloned(),
+        tls: client.is_tls(),
+    }
+}
+
+#[test]
+#[ignore = "needs Prosody: bash tests/interop/servers-up.sh"]
+fn embedded_stack_async_driver_over_tokio() {
+    let (mut watcher, bob) = watcher("embedded-io-async-watcher");
+    let device = format!("alice@localhost/{}", unique_resource("embedded-io-async"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = runtime.block_on(device_session_async(
+        config_with(&device, "alice-pass", Some(&[Mechanism::ScramSha1])),
+        &bob,
+        "over the async driver",
+    ));
+    assert!(outcome.tls);
+    assert!(
+        outcome.jid.starts_with("alice@localhost/"),
+        "{}",
+        outcome.jid
+    );
+    assert!(outcome.salted.is_some());
+    assert_eq!(bodies(&mut watcher, 1), ["over the async driver"]);
 }

@@ -33,7 +33,12 @@ where
 /// until the earliest deadline; when the timer wins, the read future is
 /// dropped. The transport's `read` must therefore be cancel-safe (no bytes
 /// lost when dropped before completion), as `embedded_io_async::Read`
-/// encourages and embassy-net's TCP socket is.
+/// encourages and embassy-net's TCP socket is. embedded-tls's read is not:
+/// it keeps a half-read record header inside the read future, so a
+/// deadline that passes while a record is arriving loses bytes. Over it,
+/// keep deadlines few and far apart (keepalive off or long, no short
+/// `until`), or use the blocking driver, which reads only when bytes are
+/// there.
 ///
 /// ```no_run
 /// use picoxmpp::client::{Client, Config, Event};
