@@ -56,9 +56,11 @@ defmt::timestamp!("{=u32:ms}", clock::millis());
 const RX_LEN: usize = 2048;
 /// Units waiting to be written.
 const TX_LEN: usize = 1024;
-/// TLS records: the largest a server may send (RFC 8446 §5.2: 2^14 + 256).
+/// TLS records: 2 KiB of plaintext (the maximum fragment length the
+/// firmware asks for, RFC 6066 §4) plus the record overhead (RFC 8446
+/// §5.2: header, content type, AEAD tag; embedded-tls reserves 128 bytes).
 #[cfg(feature = "tls")]
-const TLS_READ_LEN: usize = 16_640;
+const TLS_READ_LEN: usize = 2048 + embedded_tls::TLS_RECORD_OVERHEAD;
 #[cfg(feature = "tls")]
 const TLS_WRITE_LEN: usize = 2048;
 

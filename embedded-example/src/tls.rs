@@ -3,7 +3,8 @@
 
 use crate::uart::{self, Uart};
 use embedded_tls::blocking::{
-    Aes128GcmSha256, CryptoProvider, TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
+    Aes128GcmSha256, CryptoProvider, MaxFragmentLength, TlsConfig, TlsConnection, TlsContext,
+    TlsError, TlsVerifier,
 };
 use embedded_tls::pki::CertVerifier;
 use embedded_tls::{Certificate, NoClock};
@@ -58,7 +59,12 @@ pub fn connect<'a>(
         defmt::error!("no CA built into this image: build it with PICOXMPP_FW_CA set");
         return Err(TlsError::InvalidCertificate);
     }
-    let config = TlsConfig::new().with_server_name(server_name);
+    // RFC 6066 §4: records of at most 2 KiB, so the read buffer need not
+    // hold the 16 KiB records TLS allows otherwise (embedded-tls warns
+    // about the smaller buffer all the same).
+    let config = TlsConfig::new()
+        .with_server_name(server_name)
+        .with_max_fragment_length(MaxFragmentLength::Bits11);
     let mut tls = TlsConnection::new(uart, read_buf, write_buf);
     tls.open(TlsContext::new(
         &config,
