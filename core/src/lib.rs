@@ -15,13 +15,17 @@
 //! - [`sasl`]: SCRAM (RFC 5802, RFC 7677) with channel binding, PLAIN;
 //! - [`client`]: the session state machine, from stream open to close;
 //! - [`time`]: the caller's clock as numbers; [`error`]: the RFC 6120
-//!   stream error conditions.
+//!   stream error conditions;
+//! - `io` (features `embedded-io`, `embedded-io-async`): drivers that carry
+//!   a session over the I/O traits of microcontroller network stacks.
 //!
 //! Features: `std` (vector instructions found at run time), `defmt`
 //! (formatting for firmware logs), `scram-sha256` and `scram-sha512` (on
 //! by default; off, SCRAM-SHA-1 alone keeps the firmware small), and
 //! `legacy-digest-md5` (off by default: DIGEST-MD5, RFC 2831, historic
-//! since RFC 6331, for old servers only; never chosen over SCRAM).
+//! since RFC 6331, for old servers only; never chosen over SCRAM),
+//! `embedded-io` and `embedded-io-async` (the drivers of `io`), `log`
+//! (the drivers log through the log crate; through defmt with `defmt`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,6 +35,8 @@ extern crate std;
 
 pub mod client;
 pub mod error;
+#[cfg(any(feature = "embedded-io", feature = "embedded-io-async"))]
+pub mod io;
 pub mod jid;
 pub mod sasl;
 pub mod stanza;

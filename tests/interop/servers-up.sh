@@ -23,7 +23,10 @@
 # Idempotent: servers this script started earlier (same XMPP_BASE) are stopped first, and
 # everything starts again from a clean slate (fresh data, fresh certificate).
 # Env: XMPP_GENERATION (above), XMPP_BASE (default /tmp/picoxmpp-servers), XMPP_SKIP_INSTALL=1
-# to skip apt (whatever is installed then runs). $XMPP_BASE/generation names the generation
+# to skip apt (whatever is installed then runs). XMPP_EXPAT_NODEFER=1 (for the emulated firmware
+# only: tests/embedded/) preloads into Prosody a shim that turns off expat's reparse deferral:
+# QEMU's UART bridge writes one byte per TCP segment, and with deferral (Debian's fix of
+# CVE-2023-52425) a stream header trickled in that way gets no answer. $XMPP_BASE/generation names the generation
 # started; the tests read it (next to the certificate) unless PICOXMPP_INTEROP_GENERATION is set.
 # Stop with servers-down.sh (same XMPP_BASE).
 set -euo pipefail
@@ -117,6 +120,7 @@ if [ "${XMPP_SKIP_INSTALL:-0}" != 1 ]; then
   changed=""
   if [ "$GEN" = previous ]; then
     pkgs="prosody lua-unbound ejabberd openssl python3"
+    [ "${XMPP_EXPAT_NODEFER:-0}" != 1 ] || pkgs="$pkgs gcc libc6-dev"
     missing=$(for p in $pkgs; do
       dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done)
     # After the current generation: back to Debian 12's own versions (prosody-modules, which
@@ -148,7 +152,9 @@ if [ "${XMPP_SKIP_INSTALL:-0}" != 1 ]; then
     need=""
     ver_ge prosody 13.0 && ver_ge prosody-modules 0.0~hg20250101 || need="prosody prosody-modules"
     ver_ge ejabberd 24.12 || need="$need ejabberd"
-    base_missing=$(for p in lua-unbound openssl python3; do
+    base=(lua-unbound openssl python3)
+    [ "${XMPP_EXPAT_NODEFER:-0}" != 1 ] || base+=(gcc libc6-dev)
+    base_missing=$(for p in "${base[@]}"; do
       dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done)
     if [ -n "$need$base_missing" ]; then
       own_rcd
@@ -205,6 +211,47 @@ chmod 644 "$BASE/certs/$DOMAIN.crt"
 CERT_SHA256=$(openssl x509 -in "$BASE/certs/$DOMAIN.crt" -outform DER | sha256sum | cut -c1-64)
 echo "$GEN" > "$BASE/generation"
 step "self-signed certificate $BASE/certs/$DOMAIN.crt"
+
+# ---------------------------------------------------------------- 3b. expat shim (optional)
+PRELOAD=""
+if [ "${XMPP_EXPAT_NODEFER:-0}" = 1 ]; then
+  cat > "$BASE/nodefer.c" <<'EOF'
+/* LD_PRELOAD shim: turns off expat's reparse deferral (expat >= 2.6, or Debian's patched 2.5)
+   in every parser the process creates, so that a stream header arriving one byte per segment
+   is parsed as it comes. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+typedef void *P;
+static void *sym(const char *n) { static void *h; if (!h) h = dlopen("libexpat.so.1", RTLD_NOW); return h ? dlsym(h, n) : 0; }
+static void off(P p) {
+  static unsigned char (*f)(P, unsigned char);
+  if (!f) f = (unsigned char (*)(P, unsigned char))sym("XML_SetReparseDeferralEnabled");
+  if (p && f) f(p, 0);
+}
+P XML_ParserCreate(const char *e) {
+  static P (*r)(const char *); if (!r) r = (P (*)(const char *))sym("XML_ParserCreate");
+  P p = r(e); off(p); return p;
+}
+P XML_ParserCreateNS(const char *e, char s) {
+  static P (*r)(const char *, char); if (!r) r = (P (*)(const char *, char))sym("XML_ParserCreateNS");
+  P p = r(e, s); off(p); return p;
+}
+P XML_ParserCreate_MM(const char *e, const void *m, const char *s) {
+  static P (*r)(const char *, const void *, const char *);
+  if (!r) r = (P (*)(const char *, const void *, const char *))sym("XML_ParserCreate_MM");
+  P p = r(e, m, s); off(p); return p;
+}
+unsigned char XML_ParserReset(P p, const char *e) {
+  static unsigned char (*r)(P, const char *); if (!r) r = (unsigned char (*)(P, const char *))sym("XML_ParserReset");
+  unsigned char x = r(p, e); off(p); return x;
+}
+EOF
+  command -v gcc >/dev/null || die "XMPP_EXPAT_NODEFER=1 needs gcc (and libc6-dev)"
+  gcc -O2 -shared -fPIC -o "$BASE/libexpat-nodefer.so" "$BASE/nodefer.c" -ldl
+  chmod 755 "$BASE/libexpat-nodefer.so"
+  PRELOAD="$BASE/libexpat-nodefer.so"
+  step "expat reparse deferral off in Prosody: $PRELOAD"
+fi
 
 # ---------------------------------------------------------------- 4. Prosody
 PC="$BASE/prosody/prosody.cfg.lua"
@@ -276,7 +323,7 @@ VirtualHost "badcb.$DOMAIN"
 EOF
 fi
 # -D daemonizes; it returns before the pidfile exists.
-prosody --config "$PC" -D || { tail -20 "$BASE/prosody/prosody.log" >&2; die "prosody failed to start"; }
+LD_PRELOAD="$PRELOAD" prosody --config "$PC" -D || { tail -20 "$BASE/prosody/prosody.log" >&2; die "prosody failed to start"; }
 for ((i = 0; i < 100; i++)); do [ -s "$BASE/prosody/prosody.pid" ] && break; sleep 0.1; done
 [ -s "$BASE/prosody/prosody.pid" ] || { tail -20 "$BASE/prosody/prosody.log" >&2; die "prosody wrote no pidfile"; }
 wait_port $P_C2S 20 || { tail -20 "$BASE/prosody/prosody.log" >&2; die "prosody is not listening on $P_C2S"; }
@@ -423,6 +470,7 @@ cat <<EOF
   ejabberd: STARTTLS 127.0.0.1:$E_C2S  direct TLS 127.0.0.1:$E_TLS  (pid $(cat "$EJ/ejabberd.pid"))
   accounts: alice/alice-pass bob/bob-pass carol/carol-pass @ $DOMAIN$([ "$GEN" = previous ] || echo "
             also on tls12.$DOMAIN (both, TLS 1.2 only) and badcb.$DOMAIN (prosody, wrong tls-server-end-point)")
+  expat   : $([ -n "$PRELOAD" ] && echo "reparse deferral off in Prosody (LD_PRELOAD $PRELOAD)" || echo "as packaged")
   CA cert : $BASE/certs/$DOMAIN.crt
             export PICOXMPP_INTEROP_CA=$BASE/certs/$DOMAIN.crt
   logs    : $BASE/prosody/prosody.log  $EJ/logs/ejabberd.log
