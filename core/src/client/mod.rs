@@ -12,9 +12,11 @@
 mod iq;
 mod negotiation;
 mod session;
+mod sm;
 mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
+pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESUME_BLOB_VERSION};
 
 use crate::error::{StreamErrorCondition, XmlError};
 use crate::jid::{Jid, JidBuf};
@@ -231,6 +233,25 @@ pub enum ClientError {
     /// A value cannot be written as XML (a character XML 1.0 forbids) or
     /// an address is not a valid JID.
     InvalidInput(&'static str),
+    /// The unacked queue of stream management (XEP-0198) is full: an ack
+    /// was requested; poll, and retry once the server acknowledged.
+    /// Nothing was queued.
+    UnackedQueueFull {
+        /// Room the stanza needs.
+        needed: usize,
+    },
+    /// The server acknowledged `h` stanzas, more than the `sent` this
+    /// client sent (XEP-0198 §4 `<handled-count-too-high/>`; sent back as
+    /// `undefined-condition`).
+    HandledCountTooHigh {
+        /// The server's count.
+        h: u32,
+        /// The client's count.
+        sent: u32,
+    },
+    /// A resumable state given to [`Client::import_resumable`] is refused:
+    /// damaged, of another version or account, or larger than the queue.
+    InvalidResumeState(&'static str),
 }
 
 /// Longest host name kept from a `see-other-host` error.
@@ -240,10 +261,12 @@ impl ClientError {
     /// Who is at fault.
     pub fn fault(&self) -> Fault {
         match self {
-            ClientError::NotReady | ClientError::Closed | ClientError::InvalidInput(_) => {
-                Fault::Local
-            }
+            ClientError::NotReady
+            | ClientError::Closed
+            | ClientError::InvalidInput(_)
+            | ClientError::InvalidResumeState(_) => Fault::Local,
             ClientError::TransmitBufferFull { .. }
+            | ClientError::UnackedQueueFull { .. }
             | ClientError::TooLarge { .. }
             | ClientError::TooManyPendingIqs => Fault::Resource,
             ClientError::Timeout(_) | ClientError::ClosedByServer => Fault::Transport,
@@ -258,9 +281,11 @@ impl ClientError {
             self,
             ClientError::NotReady
                 | ClientError::TransmitBufferFull { .. }
+                | ClientError::UnackedQueueFull { .. }
                 | ClientError::TooLarge { .. }
                 | ClientError::TooManyPendingIqs
                 | ClientError::InvalidInput(_)
+                | ClientError::InvalidResumeState(_)
         )
     }
 }
@@ -302,6 +327,17 @@ impl fmt::Display for ClientError {
                 f.write_str("too many iq requests are waiting for answers")
             }
             ClientError::InvalidInput(what) => write!(f, "invalid input: {what}"),
+            ClientError::UnackedQueueFull { needed } => write!(
+                f,
+                "the unacked queue is full ({needed} bytes needed): wait for the server's ack"
+            ),
+            ClientError::HandledCountTooHigh { h, sent } => write!(
+                f,
+                "the server acknowledged {h} stanzas but {sent} were sent"
+            ),
+            ClientError::InvalidResumeState(what) => {
+                write!(f, "invalid resumable state: {what}")
+            }
         }
     }
 }
@@ -367,12 +403,38 @@ pub enum Event<'a> {
     RosterPush(Element<'a>),
     /// The stream is closed both ways: the session is over.
     Closed,
+    /// After [`Client::connection_lost`]: the session was resumed on the
+    /// new connection (XEP-0198 §5); nothing was lost, and the stanzas the
+    /// server had not handled are being sent again.
+    Resumed {
+        /// The full JID, the same as before.
+        jid: Jid<'a>,
+        /// How many stanzas go out again.
+        resent: u32,
+    },
+    /// After [`Client::connection_lost`] (or an imported state): the
+    /// session could not be resumed and a new one is bound. Presence and
+    /// anything that lived in the old session must be set up again.
+    Rebound {
+        /// The new full JID.
+        jid: Jid<'a>,
+        /// How many unacknowledged stanzas follow as [`Event::Unacked`]
+        /// ([`OnFailedResume::HandBack`]); with
+        /// [`OnFailedResume::Resend`], 0 and they are sent again.
+        unacked: u32,
+    },
+    /// A stanza of the lost session the server never acknowledged, handed
+    /// back (oldest first) as serialized XML: it may or may not have
+    /// reached its recipient.
+    Unacked(&'a [u8]),
 }
 
 /// Events that borrow nothing, queued until the next polls.
 #[derive(Debug, Clone)]
 enum Queued {
     Ready,
+    Resumed,
+    Rebound(u32),
     IqTimeout(IqId),
     Closed,
 }
@@ -398,6 +460,8 @@ enum State {
     AwaitBind,
     /// Legacy session request sent.
     AwaitSession,
+    /// `<resume/>` sent (XEP-0198 §5).
+    AwaitResumed,
     /// Stanzas flow.
     Ready,
     /// Our `</stream:stream>` sent; waiting for the server's (RFC 6120
@@ -508,6 +572,8 @@ pub struct Client<'b, 'c, R> {
     need_session: bool,
     /// The host a `see-other-host` stream error named.
     see_other_host: Option<String<MAX_HOST_LEN>>,
+    /// Stream management (XEP-0198) and client state indication.
+    sm: sm::Sm<'b>,
 }
 
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
@@ -546,6 +612,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             failed: None,
             need_session: false,
             see_other_host: None,
+            sm: sm::Sm::new(),
         }
     }
 
@@ -831,20 +898,27 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        let was_ready = self.state == State::Ready;
         match self.state {
             State::Closing | State::Closed => return Ok(()),
             State::Ready => {
-                self.queue_unit(|b| {
-                    let mut w = Writer::new(b);
+                self.queue_stanza(|w| {
                     w.start_element("presence")?;
                     w.attr("type", "unavailable")?;
-                    w.end_element("presence")?;
-                    w.finish()
+                    w.end_element("presence")
                 })?;
             }
             _ => {}
         }
-        self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
+        if was_ready && self.sm.queues() {
+            // Stanzas still waiting for transmit room go out first; the
+            // stream management session ends with the stream (XEP-0198
+            // §5: a closed stream cannot be resumed).
+            self.sm.close_pending = true;
+            self.sm.forget_id();
+        } else {
+            self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
+        }
         self.state = State::Closing;
         self.close_deadline = Some(now + self.config.close_timeout);
         Ok(())
@@ -857,6 +931,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// [`Output::Wait`] or [`Output::Closed`].
     pub fn poll(&mut self, now: Instant) -> Result<Output<'_>, ClientError> {
         self.tx.pop_sent();
+        self.pop_handed_out();
         // A failure may have queued our stream error and close: those go
         // out first, the error is returned once they are gone.
         macro_rules! attempt {
@@ -870,7 +945,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
         loop {
             // 1. Bytes to send, even after a failure (the stream error and
-            // close we queued go out first).
+            // close we queued go out first); stanzas of the unacked queue
+            // move into the transmit queue as it has room.
+            if self.failed.is_none() {
+                self.pump(now);
+            }
             if !self.tx.is_empty() {
                 self.last_tx = now;
                 return Ok(Output::Transmit(self.tx.front().unwrap_or_default()));
@@ -885,11 +964,32 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
                         None => Output::Wait(None),
                     },
+                    Queued::Resumed => match self.bound.as_ref() {
+                        Some(j) => Output::Event(Event::Resumed {
+                            jid: j.as_jid(),
+                            resent: self.sm.resent,
+                        }),
+                        None => Output::Wait(None),
+                    },
+                    Queued::Rebound(unacked) => match self.bound.as_ref() {
+                        Some(j) => Output::Event(Event::Rebound {
+                            jid: j.as_jid(),
+                            unacked,
+                        }),
+                        None => Output::Wait(None),
+                    },
                     Queued::IqTimeout(id) => Output::Event(Event::IqTimeout { id }),
                     Queued::Closed => {
                         self.state = State::Closed;
                         Output::Event(Event::Closed)
                     }
+                });
+            }
+            // 2b. Stanzas of a lost session handed back.
+            if self.sm.hand_back > 0 {
+                return Ok(match self.next_hand_back() {
+                    Some(unit) => Output::Event(Event::Unacked(unit)),
+                    None => Output::Wait(None),
                 });
             }
             match self.state {
@@ -946,6 +1046,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         add(self.negotiation_deadline());
         if self.state == State::Ready {
             add(self.keepalive_deadline());
+            add(self.sm.request_deadline());
         }
         d
     }
@@ -1014,6 +1115,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     )));
                 }
             }
+        }
+        if self.state == State::Ready && self.check_sm_timer(now) {
+            return Ok(true);
         }
         if self.state == State::Ready {
             if let Some(d) = self.keepalive_deadline() {
@@ -1113,7 +1217,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     ) -> Result<(), ClientError> {
         let limit = self.server_max_stanza.map(|l| l as usize);
         let mut too_large = None;
-        let r = self.queue_unit(|b| {
+        let unit = |b: &mut [u8]| {
             let mut w = Writer::new(b);
             write(&mut w)?;
             let n = w.finish()?;
@@ -1123,7 +1227,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 return Err(WriteError::Unbalanced);
             }
             Ok(n)
-        });
+        };
+        // With stream management, stanzas are counted and kept until
+        // acknowledged (XEP-0198 §4).
+        let session = matches!(self.state, State::Ready | State::Closing);
+        let r = if session && self.sm.queues() {
+            self.queue_unacked(unit)
+        } else {
+            self.queue_unit(unit)
+        };
         if let Some((size, limit)) = too_large {
             return Err(ClientError::TooLarge { size, limit });
         }
@@ -1137,8 +1249,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
         let ty = condition.default_type().as_str();
-        self.queue_unit(|b| {
-            let mut w = Writer::new(b);
+        self.queue_stanza(|w| {
             w.start_element("iq")?;
             w.attr("type", "error")?;
             if let Some(to) = to {
@@ -1151,8 +1262,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.ns(crate::stanza::NS_STANZAS)?;
             w.end_element(condition.as_str())?;
             w.end_element("error")?;
-            w.end_element("iq")?;
-            w.finish()
+            w.end_element("iq")
         })
     }
 

@@ -53,6 +53,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             // a receiver refuse it; ignoring it is kinder and safe).
             return Ok(Step::Continue);
         };
+        // XEP-0198 §4: every stanza received counts as handled.
+        self.sm.count_inbound();
         let iq = match stanza {
             Stanza::Message(_) if self.state == State::Ready || self.state == State::Closing => {
                 return Ok(Step::Element(Kind::Message));

@@ -338,6 +338,13 @@ impl<'b> StreamParser<'b> {
         self.quote = NO_QUOTE_TRACKING;
     }
 
+    /// Forgets everything, received bytes and a failure included: a new
+    /// connection starts (XEP-0198 §5 resumes on one).
+    pub fn reset(&mut self) {
+        let buf = core::mem::take(&mut self.buf);
+        *self = StreamParser::with_limits(buf, self.limits);
+    }
+
     /// The stream error this parser failed with, if any.
     pub fn error(&self) -> Option<XmlError> {
         match self.phase {
