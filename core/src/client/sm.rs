@@ -31,6 +31,9 @@ use heapless::String;
 /// stream not resumable, never a truncated id.
 pub const MAX_SM_ID_LEN: usize = 96;
 
+/// Room for the resumption id and the `location` together.
+const SM_NAMES_LEN: usize = 256;
+
 /// Version byte of the blob written by [`Client::export_resumable`].
 pub const RESUME_BLOB_VERSION: u8 = 1;
 
@@ -262,8 +265,10 @@ pub(crate) struct Sm<'b> {
     pub(crate) offered: bool,
     pub(crate) csi: bool,
     /// The resumption id, empty when the session cannot be resumed.
-    id: String<MAX_SM_ID_LEN>,
-    location: Option<String<MAX_HOST_LEN>>,
+    /// The resumption id, then the `location` (XEP-0198 §5), in one
+    /// buffer: `id_len` bytes of id, the rest location.
+    names: String<SM_NAMES_LEN>,
+    id_len: u8,
     /// The server's `max`, in seconds.
     max: Option<u32>,
     /// When the connection was lost, for `max`.
@@ -302,8 +307,8 @@ impl<'b> Sm<'b> {
             mode: Mode::Off,
             offered: false,
             csi: false,
-            id: String::new(),
-            location: None,
+            names: String::new(),
+            id_len: 0,
             max: None,
             lost_at: None,
             h_in: 0,
@@ -340,8 +345,8 @@ impl<'b> Sm<'b> {
 
     /// Forgets the session: nothing left to resume.
     fn forget(&mut self) {
-        self.id.clear();
-        self.location = None;
+        self.names.clear();
+        self.id_len = 0;
         self.max = None;
         self.h_in = 0;
         self.acked = 0;
@@ -353,12 +358,38 @@ impl<'b> Sm<'b> {
 
     /// The session cannot be resumed any more (a polite close).
     pub(crate) fn forget_id(&mut self) {
-        self.id.clear();
-        self.location = None;
+        self.names.clear();
+        self.id_len = 0;
     }
 
     fn resumable(&self) -> bool {
-        !self.id.is_empty()
+        self.id_len > 0
+    }
+
+    fn id(&self) -> &str {
+        self.names
+            .get(..usize::from(self.id_len))
+            .unwrap_or_default()
+    }
+
+    fn location(&self) -> Option<&str> {
+        Some(self.names.get(usize::from(self.id_len)..)?).filter(|l| !l.is_empty())
+    }
+
+    /// Keeps `id` and `location`; an id too long to keep whole makes the
+    /// session not resumable, a location too long is not kept.
+    fn set_names(&mut self, id: &str, location: Option<&str>) {
+        self.names.clear();
+        self.id_len = 0;
+        if id.len() > MAX_SM_ID_LEN || self.names.push_str(id).is_err() {
+            return;
+        }
+        self.id_len = id.len() as u8;
+        if let Some(l) = location {
+            if self.names.push_str(l).is_err() {
+                self.names.truncate(id.len());
+            }
+        }
     }
 
     /// When an ack request falls due by time.
@@ -489,7 +520,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// (XEP-0198 §5 `location`), as it sent it: a host, optionally with
     /// `:port`.
     pub fn resume_location(&self) -> Option<&str> {
-        self.sm.location.as_deref()
+        self.sm.location()
     }
 
     /// Whether the session can be resumed after a lost connection.
@@ -560,7 +591,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         w.put(&sm.h_in.to_le_bytes())?;
         w.put(&sm.acked.to_le_bytes())?;
         w.put(&sm.max.unwrap_or(u32::MAX).to_le_bytes())?;
-        for s in [&sm.id[..], jid, sm.location.as_deref().unwrap_or_default()] {
+        for s in [sm.id(), jid, sm.location().unwrap_or_default()] {
             w.put(&[s.len() as u8])?;
             w.put(s.as_bytes())?;
         }
@@ -603,11 +634,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let id = r.str()?;
         let jid = r.str()?;
         let location = r.str()?;
-        let id = String::<MAX_SM_ID_LEN>::try_from(id).map_err(|_| bad("id too long"))?;
-        let location = match location {
-            "" => None,
-            l => Some(String::<MAX_HOST_LEN>::try_from(l).map_err(|_| bad("location"))?),
-        };
+        if id.len() > MAX_SM_ID_LEN || id.len() + location.len() > SM_NAMES_LEN {
+            return Err(bad("id or location too long"));
+        }
+        if id.is_empty() && !location.is_empty() {
+            return Err(bad("a location without an id"));
+        }
         let bound = match jid {
             "" if id.is_empty() => None,
             j => Some(
@@ -656,8 +688,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         sm.queue.mark_all_sent();
         sm.forget();
         sm.had_session = true;
-        sm.id = id;
-        sm.location = location;
+        sm.set_names(id, Some(location));
         sm.max = max;
         sm.h_in = h_in;
         sm.acked = acked;
@@ -831,7 +862,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
         let mut hs = String::<10>::new();
         let _ = write!(hs, "{}", self.sm.h_in);
-        let id = self.sm.id.clone();
+        let mut idb = [0u8; MAX_SM_ID_LEN];
+        let id = super::copy_str(&mut idb, self.sm.id())?;
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element("resume")?;
@@ -920,19 +952,16 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             ("enabled", State::Ready | State::Closing) if self.sm.mode == Mode::Requested => {
                 self.sm.mode = Mode::Active;
                 let resume = self.sm.config.is_some_and(|c| c.resume) && attr_true(&el, "resume");
-                let mut id = String::<MAX_SM_ID_LEN>::new();
-                let mut buf = [0u8; MAX_HOST_LEN];
-                if resume {
-                    if let Some(Ok(s)) = el.attr("id").map(|t| t.decode_into(&mut buf)) {
-                        // Too long to keep whole: not resumable.
-                        let _ = id.push_str(s);
-                    }
-                }
-                self.sm.id = id;
-                self.sm.location = el
+                let mut idb = [0u8; MAX_SM_ID_LEN];
+                let mut locb = [0u8; SM_NAMES_LEN];
+                let id = el.attr("id").and_then(|t| t.decode_into(&mut idb).ok());
+                let location = el
                     .attr("location")
-                    .and_then(|t| t.decode_into(&mut buf).ok())
-                    .and_then(|s| String::try_from(s).ok());
+                    .and_then(|t| t.decode_into(&mut locb).ok());
+                match id.filter(|_| resume) {
+                    Some(id) => self.sm.set_names(id, location),
+                    None => self.sm.set_names("", None),
+                }
                 self.sm.max = match attr_u32(&el, "max") {
                     Some(Ok(m)) => Some(m),
                     _ => None,
@@ -952,7 +981,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             ("resumed", State::AwaitResumed) => {
                 let mut buf = [0u8; MAX_SM_ID_LEN];
                 let previd = el.attr("previd").and_then(|t| t.decode_into(&mut buf).ok());
-                if previd != Some(self.sm.id.as_str()) {
+                if previd != Some(self.sm.id()) {
                     return Err(self.sm_error(None, "<resumed/> for another session"));
                 }
                 let h = match attr_u32(&el, "h") {
@@ -1105,5 +1134,18 @@ impl<'d> BlobReader<'d> {
         let n = self.take(1)?[0] as usize;
         core::str::from_utf8(self.take(n)?)
             .map_err(|_| ClientError::InvalidResumeState("a string that is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream management state stays small: the queue is the caller's.
+    #[test]
+    fn state_is_compact() {
+        let n = core::mem::size_of::<Sm<'static>>();
+        std::println!("stream management state: {n} bytes");
+        assert!(n <= 448, "{n}");
     }
 }
