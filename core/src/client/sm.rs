@@ -16,7 +16,7 @@
 //! [`Client::export_resumable`] for the format) and imported into a new
 //! [`Client`] after a reboot.
 
-use super::{Client, ClientError, Queued, State, MAX_BOUND_JID_LEN, MAX_HOST_LEN};
+use super::{Client, ClientError, Queued, State, MAX_BOUND_JID_LEN};
 use crate::error::StreamErrorCondition;
 use crate::jid::{Jid, JidBuf};
 use crate::stream::ns;
@@ -869,7 +869,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.start_element("resume")?;
             w.ns(ns::SM)?;
             w.attr("h", &hs)?;
-            w.attr("previd", &id)?;
+            w.attr("previd", id)?;
             w.end_element("resume")?;
             w.finish()
         })?;
