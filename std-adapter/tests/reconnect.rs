@@ -1,0 +1,204 @@
+//! A `Connection` that reconnects by itself: an in-process server with
+//! stream management (the core tests' server, over TCP) cuts the
+//! connection again and again while messages flow; the connection dials
+//! again, the session is resumed each time, every message arrives once.
+
+#[path = "../../core/tests/sm_server/mod.rs"]
+mod sm_server;
+
+use picoxmpp::client::{ClientError, Config, Event, Keepalive, SmConfig, TlsPolicy};
+use picoxmpp::jid::Jid;
+use picoxmpp::stanza::MessageType;
+use picoxmpp_std::reconnect::{Backoff, Policy};
+use picoxmpp_std::{Connection, Error, TlsSettings};
+use sm_server::{Options, Server};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::time::{Duration, Instant};
+
+/// Serves connections one after the other on one server session, cutting
+/// each after `cut_every` messages (half of the last output written, so
+/// the cut falls inside an element), until `total` have arrived and the
+/// client closed.
+fn serve(
+    cut_every: usize,
+    total: usize,
+) -> (
+    std::net::SocketAddr,
+    std::thread::JoinHandle<(Server, usize)>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut server = Server::new(Options::default());
+        let mut cuts = 0;
+        loop {
+            let (mut tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let at_start = server.delivered.len();
+            let mut buf = [0u8; 4096];
+            let closed = loop {
+                let n = match tcp.read(&mut buf) {
+                    Ok(0) | Err(_) => break true,
+                    Ok(n) => n,
+                };
+                server.receive(&buf[..n]);
+                let out = server.take_output();
+                let cut = server.delivered.len() >= at_start + cut_every
+                    && server.delivered.len() < total;
+                if cut {
+                    let _ = tcp.write_all(&out[..out.len() / 2]);
+                    let _ = tcp.shutdown(Shutdown::Both);
+                    cuts += 1;
+                    break false;
+                }
+                if tcp.write_all(&out).is_err() {
+                    break true;
+                }
+            };
+            server.drop_connection();
+            if closed && server.delivered.len() >= total {
+                return (server, cuts);
+            }
+        }
+    });
+    (addr, handle)
+}
+
+fn config() -> Config<'static> {
+    let mut c = Config::new(Jid::parse("juliet@example.com").unwrap(), "secret");
+    c.tls = TlsPolicy::InsecureAllowPlaintext;
+    c.allow_plain_without_tls = true;
+    c.keepalive = Keepalive::Off;
+    c
+}
+
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Ready,
+    Resumed,
+    Rebound,
+    Other,
+}
+
+fn seen(e: Event<'_>) -> Seen {
+    match e {
+        Event::Ready { .. } => Seen::Ready,
+        Event::Resumed { .. } => Seen::Resumed,
+        Event::Rebound { .. } => Seen::Rebound,
+        _ => Seen::Other,
+    }
+}
+
+#[test]
+fn the_session_survives_repeated_cuts_by_resuming() {
+    const TOTAL: usize = 300;
+    const CUT_EVERY: usize = 25;
+    let (addr, server) = serve(CUT_EVERY, TOTAL);
+    let (mut rx, mut tx, mut queue) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 8192]);
+    let mut conn =
+        Connection::connect(addr, &mut rx, &mut tx, config(), &TlsSettings::new()).unwrap();
+    conn.client().enable_stream_management(
+        &mut queue,
+        SmConfig {
+            request_every: 5,
+            request_after: Some(Duration::from_millis(50)),
+            ..SmConfig::default()
+        },
+    );
+    conn.reconnect_automatically(Policy {
+        backoff: Backoff {
+            base: Duration::from_millis(5),
+            factor: 2,
+            max: Duration::from_millis(20),
+        },
+        ..Policy::default()
+    });
+    let mut events = Vec::new();
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < TOTAL || conn.client().unacked() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "stuck at {sent}"
+        );
+        if sent < TOTAL {
+            let to = Jid::parse("romeo@example.net").unwrap();
+            match conn
+                .client()
+                .send_message(to, MessageType::Chat, &format!("reading {sent}"))
+            {
+                Ok(_) => {
+                    sent += 1;
+                    continue;
+                }
+                Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let deadline = Instant::now() + Duration::from_millis(10);
+        while let picoxmpp_std::Next::Event(e) = conn.next_event_until(deadline, seen).unwrap() {
+            events.push(e);
+        }
+    }
+    conn.close().unwrap();
+    let (server, cuts) = server.join().unwrap();
+    let expected: Vec<String> = (0..TOTAL).map(|i| format!("reading {i}")).collect();
+    assert_eq!(server.delivered, expected);
+    assert!(cuts >= 5, "{cuts}");
+    assert_eq!(conn.reconnections() as usize, cuts);
+    assert_eq!(server.binds, 1, "a fresh bind instead of a resumption");
+    assert_eq!(server.resumes as usize, cuts);
+    let count = |k: Seen| events.iter().filter(|e| **e == k).count();
+    assert_eq!(count(Seen::Ready), 1);
+    assert_eq!(count(Seen::Resumed), cuts);
+    assert_eq!(count(Seen::Rebound), 0);
+}
+
+#[test]
+fn authentication_failure_is_not_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let mut accepted = 0;
+        listener.set_nonblocking(false).unwrap();
+        let (mut tcp, _) = listener.accept().unwrap();
+        accepted += 1;
+        let mut buf = [0u8; 4096];
+        let mut text = String::new();
+        while !text.contains("</auth>") {
+            let n = tcp.read(&mut buf).unwrap();
+            assert!(n > 0);
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.ends_with('>') && text.contains("<stream:stream") && !text.contains("<auth") {
+                tcp.write_all(format!("{}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>", sm_server::HEADER).as_bytes()).unwrap();
+            }
+        }
+        tcp.write_all(
+            b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>",
+        )
+        .unwrap();
+        // No second connection comes.
+        listener.set_nonblocking(true).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        accepted + usize::from(listener.accept().is_ok())
+    });
+    let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let mut conn =
+        Connection::connect(addr, &mut rx, &mut tx, config(), &TlsSettings::new()).unwrap();
+    conn.reconnect_automatically(Policy {
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            factor: 2,
+            max: Duration::from_millis(2),
+        },
+        ..Policy::default()
+    });
+    let err = conn.next_event(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, Error::Client(ClientError::AuthenticationFailed(_))),
+        "{err}"
+    );
+    assert_eq!(conn.reconnections(), 0);
+    assert_eq!(server.join().unwrap(), 1);
+}
