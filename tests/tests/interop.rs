@@ -902,6 +902,168 @@ fn messages_both_ways(server: Server) {
     b.close();
 }
 
+/// XEP-0198 through a proxy that cuts the connection again and again:
+/// alice sends 1,000 messages to bob over a connection that reconnects by
+/// itself; every cut is survived by resumption (never a fresh bind), and
+/// bob gets every message once, in order.
+fn stream_management_survives_cuts(server: Server) {
+    use picoxmpp::client::SmConfig;
+    use picoxmpp_std::reconnect::{Backoff, Policy};
+    const MESSAGES: usize = 1000;
+    let mut bob = Session::login(
+        server,
+        true,
+        &format!("bob@{DOMAIN}/{}", unique_resource("sm")),
+    );
+    let proxy = CuttingProxy::start(server.starttls, 6_000, 30_000, 0x5eed);
+    let jid = alice(&unique_resource("sm"));
+    let mut conn = Connection::connect(
+        proxy.addr,
+        leak_buf(64 * 1024),
+        leak_buf(16 * 1024),
+        config(&jid, "alice-pass"),
+        &tls_settings(false),
+    )
+    .unwrap();
+    conn.client().enable_stream_management(
+        leak_buf(64 * 1024),
+        SmConfig {
+            request_every: 10,
+            request_after: Some(Duration::from_millis(200)),
+            ..SmConfig::default()
+        },
+    );
+    conn.reconnect_automatically(Policy {
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            factor: 2,
+            max: Duration::from_millis(200),
+        },
+        ..Policy::default()
+    });
+    #[derive(Debug, PartialEq)]
+    enum Up {
+        Ready,
+        Resumed(u32),
+        Rebound,
+        Other,
+    }
+    let up = |e: Event<'_>| match e {
+        Event::Ready { .. } => Up::Ready,
+        Event::Resumed { resent, .. } => Up::Resumed(resent),
+        Event::Rebound { .. } => Up::Rebound,
+        _ => Up::Other,
+    };
+    let mut seen = Vec::new();
+    let tag = unique_resource("sm");
+    let bob_jid = bob.jid.clone();
+    let to = Jid::parse(&bob_jid).unwrap();
+    let t = Instant::now();
+    let mut sent = 0;
+    let mut got: Vec<String> = Vec::new();
+    let take_bob = |bob: &mut Session, got: &mut Vec<String>| {
+        while let Some(body) = bob.take(&mut |e| match e {
+            Seen::Message { body: Some(b), .. } if b.starts_with(&tag) => Some(b.clone()),
+            _ => None,
+        }) {
+            got.push(body);
+        }
+    };
+    while sent < MESSAGES || conn.client().unacked() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{}: stuck at {sent} sent, {} unacked, {} cuts, saw {seen:?}",
+            server.name,
+            conn.client().unacked(),
+            proxy.cuts()
+        );
+        let mut progressed = false;
+        while sent < MESSAGES {
+            let body = format!("{tag} {sent}");
+            match conn.client().send_message(to, MessageType::Chat, &body) {
+                Ok(_) => {
+                    sent += 1;
+                    progressed = true;
+                }
+                Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => break,
+                Err(e) => panic!("{}: {e}", server.name),
+            }
+            if sent % 20 == 0 {
+                break;
+            }
+        }
+        let slice = if progressed { 0 } else { 10 };
+        let until = Instant::now() + Duration::from_millis(slice);
+        while let Next::Event(e) = conn
+            .next_event_until(until, up)
+            .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
+        {
+            if e != Up::Other {
+                seen.push(e);
+            }
+        }
+        bob.pump(Duration::from_millis(1));
+        take_bob(&mut bob, &mut got);
+    }
+    proxy.stop_cutting();
+    // A cut just before may not be noticed yet: alice keeps going until
+    // she has reconnected after each.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (got.len() < MESSAGES || conn.reconnections() < proxy.cuts()) && Instant::now() < deadline
+    {
+        bob.pump(SLICE);
+        take_bob(&mut bob, &mut got);
+        let until = Instant::now() + Duration::from_millis(10);
+        while let Next::Event(e) = conn
+            .next_event_until(until, up)
+            .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
+        {
+            if e != Up::Other {
+                seen.push(e);
+            }
+        }
+    }
+    let cuts = proxy.cuts() as usize;
+    let expected: Vec<String> = (0..MESSAGES).map(|i| format!("{tag} {i}")).collect();
+    assert_eq!(got.len(), MESSAGES, "{}: lost or doubled", server.name);
+    assert!(got == expected, "{}: out of order or doubled", server.name);
+    assert!(cuts >= 5, "{}: only {cuts} cuts", server.name);
+    let resumed: Vec<u32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Up::Resumed(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen.first(), Some(&Up::Ready), "{}: {seen:?}", server.name);
+    assert!(!seen.contains(&Up::Rebound), "{}: {seen:?}", server.name);
+    assert_eq!(
+        conn.reconnections() as usize,
+        cuts,
+        "{}: {seen:?}",
+        server.name
+    );
+    // A cut during the negotiation on a new connection costs one more
+    // connection, not one more session: every session after the first
+    // was a resumption.
+    assert!(
+        seen[1..].iter().all(|e| matches!(e, Up::Resumed(_))),
+        "{}: {seen:?}",
+        server.name
+    );
+    assert!(resumed.len() * 2 >= cuts, "{}: {seen:?}", server.name);
+    println!(
+        "{}: {MESSAGES} messages through {cuts} cuts in {} ms: {} resumptions (the other cuts \
+         fell in a negotiation), {} stanzas resent",
+        server.name,
+        t.elapsed().as_millis(),
+        resumed.len(),
+        resumed.iter().sum::<u32>()
+    );
+    conn.close().unwrap();
+    bob.close();
+}
+
 fn ping_server(server: Server) {
     let mut s = Session::login(server, false, &alice(&unique_resource("ping")));
     for to in [Some(DOMAIN), None] {
@@ -1609,6 +1771,12 @@ macro_rules! interop_tests {
             #[ignore = "needs the servers of tests/interop/servers-up.sh"]
             fn messages_both_ways() {
                 super::messages_both_ways($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn stream_management_survives_cuts() {
+                super::stream_management_survives_cuts($server);
             }
 
             #[test]
