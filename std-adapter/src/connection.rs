@@ -15,8 +15,7 @@
 //! sees [`Event::Resumed`] or [`Event::Rebound`], not an error.
 
 use crate::error::Error;
-use crate::reconnect::{Policy, Reconnect, Step};
-use crate::srv::Target;
+use crate::reconnect::{Policy, Reconnecting};
 use crate::tls::{self, ChannelBindings, TlsSettings};
 use picoxmpp::client::{Client, Config, Event, Output, TlsPolicy};
 use picoxmpp::time::Instant;
@@ -89,17 +88,6 @@ pub struct Connection<'a> {
     /// [`close`](Self::close) was called: a failure now is no reason to
     /// reconnect.
     closing: bool,
-}
-
-/// The state of automatic reconnection.
-struct Reconnecting {
-    state: Reconnect,
-    /// When to dial again, after a failure.
-    at: Option<StdInstant>,
-    /// A `see-other-host` to follow (RFC 6120 §4.9.3.19).
-    redirect: Option<Target>,
-    /// Connections made again so far.
-    count: u32,
 }
 
 impl<'a> Connection<'a> {
@@ -223,12 +211,7 @@ impl<'a> Connection<'a> {
     /// fresh session. The server's `location` (XEP-0198 §5) is dialled
     /// first when it names one, then the addresses of the first connection.
     pub fn reconnect_automatically(&mut self, policy: Policy) {
-        self.reconnect = Some(Reconnecting {
-            state: Reconnect::new(policy),
-            at: None,
-            redirect: None,
-            count: 0,
-        });
+        self.reconnect = Some(Reconnecting::new(policy));
     }
 
     /// How many times the connection was made again.
@@ -363,16 +346,7 @@ impl<'a> Connection<'a> {
         let Some(r) = self.reconnect.as_mut().filter(|_| !self.closing) else {
             return Err(e);
         };
-        let host = self.client.see_other_host().map(str::to_owned);
-        let now = StdInstant::now();
-        match r.state.failed(&e, host.as_deref(), now, &mut OsRng) {
-            Step::GiveUp(_) => return Err(e),
-            Step::Retry(after) => r.at = Some(now + after),
-            Step::FollowSeeOtherHost(target) => {
-                r.redirect = Some(target);
-                r.at = Some(now);
-            }
-        }
+        r.schedule(e, self.client.see_other_host(), StdInstant::now())?;
         self.transport.shutdown();
         let now = self.now();
         self.client.connection_lost(now);
@@ -385,15 +359,7 @@ impl<'a> Connection<'a> {
         let Some(r) = self.reconnect.as_mut() else {
             return Ok(());
         };
-        r.at = None;
-        let port = self
-            .addrs
-            .first()
-            .map_or(crate::srv::DEFAULT_PORT, |a| a.port());
-        let preferred = r.redirect.take().or_else(|| {
-            let location = self.client.resume_location()?;
-            Target::parse(location, port)
-        });
+        let preferred = r.preferred_target(self.client.resume_location(), &self.addrs);
         let mut addrs: Vec<SocketAddr> = preferred
             .and_then(|t| (t.host.as_str(), t.port).to_socket_addrs().ok())
             .into_iter()

@@ -2,6 +2,8 @@
 //! stream management (the core tests' server, over TCP) cuts the
 //! connection again and again while messages flow; the connection dials
 //! again, the session is resumed each time, every message arrives once.
+//! The blocking `Connection` and, with the `tokio` feature, the
+//! `AsyncConnection`.
 
 #[path = "../../core/tests/sm_server/mod.rs"]
 mod sm_server;
@@ -93,48 +95,19 @@ fn seen(e: Event<'_>) -> Seen {
 #[test]
 fn the_session_survives_repeated_cuts_by_resuming() {
     const TOTAL: usize = 300;
-    const CUT_EVERY: usize = 25;
-    let (addr, server) = serve(CUT_EVERY, TOTAL);
+    let (addr, server) = serve(25, TOTAL);
     let (mut rx, mut tx, mut queue) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 8192]);
     let mut conn =
         Connection::connect(addr, &mut rx, &mut tx, config(), &TlsSettings::new()).unwrap();
-    conn.client().enable_stream_management(
-        &mut queue,
-        SmConfig {
-            request_every: 5,
-            request_after: Some(Duration::from_millis(50)),
-            ..SmConfig::default()
-        },
-    );
-    conn.reconnect_automatically(Policy {
-        backoff: Backoff {
-            base: Duration::from_millis(5),
-            factor: 2,
-            max: Duration::from_millis(20),
-        },
-        ..Policy::default()
-    });
+    conn.client()
+        .enable_stream_management(&mut queue, sm_config());
+    conn.reconnect_automatically(policy());
     let mut events = Vec::new();
     let started = Instant::now();
     let mut sent = 0;
     while sent < TOTAL || conn.client().unacked() > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "stuck at {sent}"
-        );
-        if sent < TOTAL {
-            let to = Jid::parse("romeo@example.net").unwrap();
-            match conn
-                .client()
-                .send_message(to, MessageType::Chat, &format!("reading {sent}"))
-            {
-                Ok(_) => {
-                    sent += 1;
-                    continue;
-                }
-                Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => {}
-                Err(e) => panic!("{e}"),
-            }
+        if send_next(conn.client(), &mut sent, TOTAL, started) {
+            continue;
         }
         let deadline = Instant::now() + Duration::from_millis(10);
         while let picoxmpp_std::Next::Event(e) = conn.next_event_until(deadline, seen).unwrap() {
@@ -142,17 +115,104 @@ fn the_session_survives_repeated_cuts_by_resuming() {
         }
     }
     conn.close().unwrap();
+    check(server, TOTAL, conn.reconnections(), &events);
+}
+
+/// Sends message number `sent` if the client takes it now; `false` when
+/// it must be driven first (not ready while it reconnects, or the unacked
+/// queue full).
+fn send_next(
+    client: &mut picoxmpp::client::Client<'_, '_, rand_core::OsRng>,
+    sent: &mut usize,
+    total: usize,
+    started: Instant,
+) -> bool {
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "stuck at {sent}"
+    );
+    if *sent == total {
+        return false;
+    }
+    let to = Jid::parse("romeo@example.net").unwrap();
+    match client.send_message(to, MessageType::Chat, &format!("reading {sent}")) {
+        Ok(_) => {
+            *sent += 1;
+            true
+        }
+        Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Every message once and in order, every cut survived by resumption.
+fn check(
+    server: std::thread::JoinHandle<(Server, usize)>,
+    total: usize,
+    reconnections: u32,
+    events: &[Seen],
+) {
     let (server, cuts) = server.join().unwrap();
-    let expected: Vec<String> = (0..TOTAL).map(|i| format!("reading {i}")).collect();
+    let expected: Vec<String> = (0..total).map(|i| format!("reading {i}")).collect();
     assert_eq!(server.delivered, expected);
     assert!(cuts >= 5, "{cuts}");
-    assert_eq!(conn.reconnections() as usize, cuts);
+    assert_eq!(reconnections as usize, cuts);
     assert_eq!(server.binds, 1, "a fresh bind instead of a resumption");
     assert_eq!(server.resumes as usize, cuts);
     let count = |k: Seen| events.iter().filter(|e| **e == k).count();
     assert_eq!(count(Seen::Ready), 1);
     assert_eq!(count(Seen::Resumed), cuts);
     assert_eq!(count(Seen::Rebound), 0);
+}
+
+fn sm_config() -> SmConfig {
+    SmConfig {
+        request_every: 5,
+        request_after: Some(Duration::from_millis(50)),
+        ..SmConfig::default()
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        backoff: Backoff {
+            base: Duration::from_millis(5),
+            factor: 2,
+            max: Duration::from_millis(20),
+        },
+        ..Policy::default()
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_async_session_survives_repeated_cuts_by_resuming() {
+    use picoxmpp_std::AsyncConnection;
+    const TOTAL: usize = 300;
+    let (addr, server) = serve(25, TOTAL);
+    let (mut rx, mut tx, mut queue) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 8192]);
+    let mut conn = AsyncConnection::connect(addr, &mut rx, &mut tx, config(), &TlsSettings::new())
+        .await
+        .unwrap();
+    conn.client()
+        .enable_stream_management(&mut queue, sm_config());
+    conn.reconnect_automatically(policy());
+    let mut events = Vec::new();
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < TOTAL || conn.client().unacked() > 0 {
+        if send_next(conn.client(), &mut sent, TOTAL, started) {
+            continue;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(10);
+        while let picoxmpp_std::Next::Event(e) =
+            conn.next_event_until(deadline, seen).await.unwrap()
+        {
+            events.push(e);
+        }
+    }
+    conn.close().await.unwrap();
+    check(server, TOTAL, conn.reconnections(), &events);
 }
 
 #[test]

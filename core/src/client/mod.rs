@@ -957,8 +957,16 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             if let Some(e) = &self.failed {
                 return Err(e.clone());
             }
-            // 2. Events that borrow nothing.
-            if let Some(q) = self.queued.pop_front() {
+            // 2. Events that borrow nothing; those of a session only while
+            // one is up (after a lost connection they wait for the next).
+            let up = matches!(self.state, State::Ready | State::Closing);
+            let session_event =
+                |q: &Queued| matches!(q, Queued::Ready | Queued::Resumed | Queued::Rebound(_));
+            let next = match self.queued.front() {
+                Some(q) if up || !session_event(q) => self.queued.pop_front(),
+                _ => None,
+            };
+            if let Some(q) = next {
                 return Ok(match q {
                     Queued::Ready => match self.bound.as_ref() {
                         Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
@@ -986,7 +994,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 });
             }
             // 2b. Stanzas of a lost session handed back.
-            if self.sm.hand_back > 0 {
+            if self.sm.hand_back > 0 && !self.sm.queue.is_empty() {
                 return Ok(match self.next_hand_back() {
                     Some(unit) => Output::Event(Event::Unacked(unit)),
                     None => Output::Wait(None),

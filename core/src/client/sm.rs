@@ -215,7 +215,7 @@ impl<'b> UnackedQueue<'b> {
         *self = UnackedQueue::new(core::mem::take(&mut self.buf));
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.sent_units == 0 && self.waiting_units == 0
     }
 
@@ -477,7 +477,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         self.started = None;
         self.ping_outstanding = false;
         self.close_deadline = None;
-        self.queued.clear();
+        // Events not handed out yet stay: a session resumed (or bound)
+        // and lost before the application heard of it still happened.
+        let mut keep = heapless::Deque::<Queued, 4>::new();
+        while let Some(q) = self.queued.pop_front() {
+            if !matches!(q, Queued::Closed) {
+                let _ = keep.push_back(q);
+            }
+        }
+        self.queued = keep;
         self.failed = None;
         self.need_session = false;
         self.see_other_host = None;
@@ -1082,7 +1090,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// The next stanza to hand back, marked as handed out.
     pub(super) fn next_hand_back(&mut self) -> Option<&[u8]> {
-        if self.sm.hand_back == 0 {
+        if self.sm.hand_back == 0 || self.sm.queue.is_empty() {
+            self.sm.hand_back = 0;
             return None;
         }
         self.sm.hand_back -= 1;
