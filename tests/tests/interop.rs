@@ -907,9 +907,6 @@ fn messages_both_ways(server: Server) {
 /// itself; every cut is survived by resumption (never a fresh bind), and
 /// bob gets every message once, in order.
 fn stream_management_survives_cuts(server: Server) {
-    use picoxmpp::client::SmConfig;
-    use picoxmpp_std::reconnect::{Backoff, Policy};
-    const MESSAGES: usize = 1000;
     let mut bob = Session::login(
         server,
         true,
@@ -925,39 +922,12 @@ fn stream_management_survives_cuts(server: Server) {
         &tls_settings(false),
     )
     .unwrap();
-    conn.client().enable_stream_management(
-        leak_buf(64 * 1024),
-        SmConfig {
-            request_every: 10,
-            request_after: Some(Duration::from_millis(200)),
-            ..SmConfig::default()
-        },
-    );
-    conn.reconnect_automatically(Policy {
-        backoff: Backoff {
-            base: Duration::from_millis(20),
-            factor: 2,
-            max: Duration::from_millis(200),
-        },
-        ..Policy::default()
-    });
-    #[derive(Debug, PartialEq)]
-    enum Up {
-        Ready,
-        Resumed(u32),
-        Rebound,
-        Other,
-    }
-    let up = |e: Event<'_>| match e {
-        Event::Ready { .. } => Up::Ready,
-        Event::Resumed { resent, .. } => Up::Resumed(resent),
-        Event::Rebound { .. } => Up::Rebound,
-        _ => Up::Other,
-    };
+    conn.client()
+        .enable_stream_management(leak_buf(64 * 1024), sm_config());
+    conn.reconnect_automatically(sm_policy());
     let mut seen = Vec::new();
     let tag = unique_resource("sm");
-    let bob_jid = bob.jid.clone();
-    let to = Jid::parse(&bob_jid).unwrap();
+    let to = Jid::parse(leak(bob.jid.clone())).unwrap();
     let t = Instant::now();
     let mut sent = 0;
     let mut got: Vec<String> = Vec::new();
@@ -969,7 +939,18 @@ fn stream_management_survives_cuts(server: Server) {
             got.push(body);
         }
     };
-    while sent < MESSAGES || conn.client().unacked() > 0 {
+    let drive = |conn: &mut Connection<'static>, seen: &mut Vec<Up>, ms: u64| {
+        let until = Instant::now() + Duration::from_millis(ms);
+        while let Next::Event(e) = conn
+            .next_event_until(until, up)
+            .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
+        {
+            if e != Up::Other {
+                seen.push(e);
+            }
+        }
+    };
+    while sent < SM_MESSAGES || conn.client().unacked() > 0 {
         assert!(
             t.elapsed() < Duration::from_secs(120),
             "{}: stuck at {sent} sent, {} unacked, {} cuts, saw {seen:?}",
@@ -977,31 +958,16 @@ fn stream_management_survives_cuts(server: Server) {
             conn.client().unacked(),
             proxy.cuts()
         );
-        let mut progressed = false;
-        while sent < MESSAGES {
+        let before = sent;
+        while sent < SM_MESSAGES && sent < before + 20 {
             let body = format!("{tag} {sent}");
             match conn.client().send_message(to, MessageType::Chat, &body) {
-                Ok(_) => {
-                    sent += 1;
-                    progressed = true;
-                }
+                Ok(_) => sent += 1,
                 Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => break,
                 Err(e) => panic!("{}: {e}", server.name),
             }
-            if sent % 20 == 0 {
-                break;
-            }
         }
-        let slice = if progressed { 0 } else { 10 };
-        let until = Instant::now() + Duration::from_millis(slice);
-        while let Next::Event(e) = conn
-            .next_event_until(until, up)
-            .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
-        {
-            if e != Up::Other {
-                seen.push(e);
-            }
-        }
+        drive(&mut conn, &mut seen, if sent > before { 0 } else { 10 });
         bob.pump(Duration::from_millis(1));
         take_bob(&mut bob, &mut got);
     }
@@ -1009,56 +975,21 @@ fn stream_management_survives_cuts(server: Server) {
     // A cut just before may not be noticed yet: alice keeps going until
     // she has reconnected after each.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (got.len() < MESSAGES || conn.reconnections() < proxy.cuts()) && Instant::now() < deadline
+    while (got.len() < SM_MESSAGES || conn.reconnections() < proxy.cuts())
+        && Instant::now() < deadline
     {
         bob.pump(SLICE);
         take_bob(&mut bob, &mut got);
-        let until = Instant::now() + Duration::from_millis(10);
-        while let Next::Event(e) = conn
-            .next_event_until(until, up)
-            .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
-        {
-            if e != Up::Other {
-                seen.push(e);
-            }
-        }
+        drive(&mut conn, &mut seen, 10);
     }
-    let cuts = proxy.cuts() as usize;
-    let expected: Vec<String> = (0..MESSAGES).map(|i| format!("{tag} {i}")).collect();
-    assert_eq!(got.len(), MESSAGES, "{}: lost or doubled", server.name);
-    assert!(got == expected, "{}: out of order or doubled", server.name);
-    assert!(cuts >= 5, "{}: only {cuts} cuts", server.name);
-    let resumed: Vec<u32> = seen
-        .iter()
-        .filter_map(|e| match e {
-            Up::Resumed(n) => Some(*n),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(seen.first(), Some(&Up::Ready), "{}: {seen:?}", server.name);
-    assert!(!seen.contains(&Up::Rebound), "{}: {seen:?}", server.name);
-    assert_eq!(
-        conn.reconnections() as usize,
-        cuts,
-        "{}: {seen:?}",
-        server.name
-    );
-    // A cut during the negotiation on a new connection costs one more
-    // connection, not one more session: every session after the first
-    // was a resumption.
-    assert!(
-        seen[1..].iter().all(|e| matches!(e, Up::Resumed(_))),
-        "{}: {seen:?}",
-        server.name
-    );
-    assert!(resumed.len() * 2 >= cuts, "{}: {seen:?}", server.name);
-    println!(
-        "{}: {MESSAGES} messages through {cuts} cuts in {} ms: {} resumptions (the other cuts \
-         fell in a negotiation), {} stanzas resent",
+    check_sm_run(
         server.name,
-        t.elapsed().as_millis(),
-        resumed.len(),
-        resumed.iter().sum::<u32>()
+        &tag,
+        &got,
+        &seen,
+        proxy.cuts(),
+        conn.reconnections(),
+        t.elapsed(),
     );
     conn.close().unwrap();
     bob.close();

@@ -224,3 +224,88 @@ impl CuttingProxy {
         self.cutting.store(false, Ordering::SeqCst);
     }
 }
+
+/// How many messages the stream management runs send through the proxy.
+pub const SM_MESSAGES: usize = 1000;
+
+/// The stream management policy of those runs: an ack request every 10
+/// stanzas or after 200 ms.
+pub fn sm_config() -> picoxmpp::client::SmConfig {
+    picoxmpp::client::SmConfig {
+        request_every: 10,
+        request_after: Some(Duration::from_millis(200)),
+        ..picoxmpp::client::SmConfig::default()
+    }
+}
+
+/// Their reconnection policy: quick retries, for a test.
+pub fn sm_policy() -> picoxmpp_std::reconnect::Policy {
+    picoxmpp_std::reconnect::Policy {
+        backoff: picoxmpp_std::reconnect::Backoff {
+            base: Duration::from_millis(20),
+            factor: 2,
+            max: Duration::from_millis(200),
+        },
+        ..picoxmpp_std::reconnect::Policy::default()
+    }
+}
+
+/// How a session came up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Up {
+    Ready,
+    Resumed(u32),
+    Rebound,
+    Other,
+}
+
+pub fn up(e: picoxmpp::client::Event<'_>) -> Up {
+    use picoxmpp::client::Event;
+    match e {
+        Event::Ready { .. } => Up::Ready,
+        Event::Resumed { resent, .. } => Up::Resumed(resent),
+        Event::Rebound { .. } => Up::Rebound,
+        _ => Up::Other,
+    }
+}
+
+/// Checks a stream management run: bob got every message of `tag` once
+/// and in order; every session after the first was a resumption; the
+/// connection was made again after each cut. Prints the figures.
+pub fn check_sm_run(
+    server: &str,
+    tag: &str,
+    got: &[String],
+    seen: &[Up],
+    cuts: u32,
+    reconnections: u32,
+    elapsed: Duration,
+) {
+    let expected: Vec<String> = (0..SM_MESSAGES).map(|i| format!("{tag} {i}")).collect();
+    assert_eq!(got.len(), SM_MESSAGES, "{server}: lost or doubled");
+    assert!(got == expected, "{server}: out of order or doubled");
+    assert!(cuts >= 5, "{server}: only {cuts} cuts");
+    assert_eq!(seen.first(), Some(&Up::Ready), "{server}: {seen:?}");
+    // A cut during the negotiation on a new connection costs one more
+    // connection, not one more session.
+    assert!(
+        seen[1..].iter().all(|e| matches!(e, Up::Resumed(_))),
+        "{server}: {seen:?}"
+    );
+    let resumed: Vec<u32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Up::Resumed(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert!(resumed.len() * 2 >= cuts as usize, "{server}: {seen:?}");
+    assert_eq!(reconnections, cuts, "{server}: {seen:?}");
+    println!(
+        "{server}: {SM_MESSAGES} messages through {cuts} cuts in {} ms: {} resumptions (the \
+         other cuts fell in a negotiation), {} stanzas resent",
+        elapsed.as_millis(),
+        resumed.len(),
+        resumed.iter().sum::<u32>()
+    );
+}
