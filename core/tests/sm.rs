@@ -576,6 +576,18 @@ fn no_resume_past_max_or_without_an_id() {
 }
 
 #[test]
+fn a_connection_lost_before_the_first_bind_is_no_lost_session() {
+    let mut l = Link::new(Options::default(), Some(sm_config()), 4096);
+    // Cut after the client's first header, before anything was bound.
+    let Ok(Output::Transmit(_)) = l.client.poll(l.now) else {
+        panic!()
+    };
+    assert!(!l.cut());
+    l.run();
+    assert_eq!(l.events, [Ev::Ready("juliet@example.com/r1".into())]);
+}
+
+#[test]
 fn location_and_max_are_kept() {
     let opts = Options {
         location: Some("[2001:db8::1]:5223".into()),

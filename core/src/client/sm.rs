@@ -520,7 +520,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         // What the old stream sent stays marked sent until the server says
         // what it handled (`<resumed h=''/>`) or the session is gone.
         sm.lost_at = Some(now);
-        sm.had_session = true;
+        // A connection lost before the first bind lost no session: the
+        // next one is a first `Ready`.
+        sm.had_session |= self.bound.is_some() || !sm.queue.is_empty();
         sm.resumable()
     }
 
