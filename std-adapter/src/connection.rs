@@ -210,6 +210,28 @@ impl<'a> Connection<'a> {
     /// Without [`Client::enable_stream_management`] each reconnection is a
     /// fresh session. The server's `location` (XEP-0198 §5) is dialled
     /// first when it names one, then the addresses of the first connection.
+    ///
+    /// ```no_run
+    /// use picoxmpp::client::{Config, Event, SmConfig};
+    /// use picoxmpp::jid::Jid;
+    /// use picoxmpp_std::reconnect::Policy;
+    /// use picoxmpp_std::{Connection, TlsSettings};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The unacked queue bounds what may be in flight (XEP-0198).
+    /// let (mut rx, mut tx, mut queue) = (vec![0u8; 16 * 1024], vec![0u8; 4 * 1024], vec![0u8; 8 * 1024]);
+    /// let config = Config::new(Jid::parse("sensor@example.com")?, "secret");
+    /// let mut conn = Connection::connect(("example.com", 5222), &mut rx, &mut tx, config, &TlsSettings::new())?;
+    /// conn.client().enable_stream_management(&mut queue, SmConfig::default());
+    /// conn.reconnect_automatically(Policy::default());
+    /// while let Some(()) = conn.next_event(|event| match event {
+    ///     Event::Resumed { resent, .. } => println!("back, {resent} stanzas sent again"),
+    ///     Event::Rebound { unacked, .. } => println!("new session, {unacked} stanzas handed back"),
+    ///     Event::Unacked(stanza) => println!("not acknowledged: {}", String::from_utf8_lossy(stanza)),
+    ///     _ => {}
+    /// })? {}
+    /// # Ok(()) }
+    /// ```
     pub fn reconnect_automatically(&mut self, policy: Policy) {
         self.reconnect = Some(Reconnecting::new(policy));
     }
