@@ -31,40 +31,67 @@ fn serve(
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let handle = std::thread::spawn(move || {
-        let mut server = Server::new(Options::default());
-        let mut cuts = 0;
-        loop {
-            let (mut tcp, _) = listener.accept().unwrap();
-            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let at_start = server.delivered.len();
-            let mut buf = [0u8; 4096];
-            let closed = loop {
-                let n = match tcp.read(&mut buf) {
-                    Ok(0) | Err(_) => break true,
-                    Ok(n) => n,
-                };
-                server.receive(&buf[..n]);
-                let out = server.take_output();
-                let cut = server.delivered.len() >= at_start + cut_every
-                    && server.delivered.len() < total;
-                if cut {
-                    let _ = tcp.write_all(&out[..out.len() / 2]);
-                    let _ = tcp.shutdown(Shutdown::Both);
-                    cuts += 1;
-                    break false;
-                }
-                if tcp.write_all(&out).is_err() {
-                    break true;
-                }
-            };
-            server.drop_connection();
-            if closed && server.delivered.len() >= total {
-                return (server, cuts);
-            }
-        }
-    });
+    let handle =
+        std::thread::spawn(move || serve_on(Options::default(), &[listener], cut_every, total));
     (addr, handle)
+}
+
+/// As [`serve`]: connection `n` is accepted on `listeners[n]` (the last
+/// one for the rest), within 10 s.
+fn serve_on(
+    opts: Options,
+    listeners: &[TcpListener],
+    cut_every: usize,
+    total: usize,
+) -> (Server, usize) {
+    let mut server = Server::new(opts);
+    let mut cuts = 0;
+    for n in 0.. {
+        let listener = &listeners[n.min(listeners.len() - 1)];
+        let mut tcp = accept_within(listener, Duration::from_secs(10));
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let at_start = server.delivered.len();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            let n = match tcp.read(&mut buf) {
+                Ok(0) | Err(_) => break true,
+                Ok(n) => n,
+            };
+            server.receive(&buf[..n]);
+            let out = server.take_output();
+            let cut =
+                server.delivered.len() >= at_start + cut_every && server.delivered.len() < total;
+            if cut {
+                let _ = tcp.write_all(&out[..out.len() / 2]);
+                let _ = tcp.shutdown(Shutdown::Both);
+                cuts += 1;
+                break false;
+            }
+            if tcp.write_all(&out).is_err() {
+                break true;
+            }
+        };
+        server.drop_connection();
+        if closed && server.delivered.len() >= total {
+            break;
+        }
+    }
+    (server, cuts)
+}
+
+fn accept_within(listener: &TcpListener, limit: Duration) -> std::net::TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let until = Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((tcp, _)) => {
+                tcp.set_nonblocking(false).unwrap();
+                return tcp;
+            }
+            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => panic!("no connection on {:?}: {e}", listener.local_addr()),
+        }
+    }
 }
 
 fn config() -> Config<'static> {
@@ -115,7 +142,7 @@ fn the_session_survives_repeated_cuts_by_resuming() {
         }
     }
     conn.close().unwrap();
-    check(server, TOTAL, conn.reconnections(), &events);
+    check(server, TOTAL, conn.reconnections(), &events, 5);
 }
 
 /// Sends message number `sent` if the client takes it now; `false` when
@@ -151,11 +178,12 @@ fn check(
     total: usize,
     reconnections: u32,
     events: &[Seen],
+    min_cuts: usize,
 ) {
     let (server, cuts) = server.join().unwrap();
     let expected: Vec<String> = (0..total).map(|i| format!("reading {i}")).collect();
     assert_eq!(server.delivered, expected);
-    assert!(cuts >= 5, "{cuts}");
+    assert!(cuts >= min_cuts, "{cuts}");
     assert_eq!(reconnections as usize, cuts);
     assert_eq!(server.binds, 1, "a fresh bind instead of a resumption");
     assert_eq!(server.resumes as usize, cuts);
@@ -212,7 +240,43 @@ async fn the_async_session_survives_repeated_cuts_by_resuming() {
         }
     }
     conn.close().await.unwrap();
-    check(server, TOTAL, conn.reconnections(), &events);
+    check(server, TOTAL, conn.reconnections(), &events, 5);
+}
+
+/// XEP-0198 §5 `location`: the server asks to be resumed elsewhere; every
+/// resumption goes there, not to the first address.
+#[test]
+fn resumption_follows_the_servers_location() {
+    const TOTAL: usize = 300;
+    let first = TcpListener::bind("127.0.0.1:0").unwrap();
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = first.local_addr().unwrap();
+    let opts = Options {
+        location: Some(elsewhere.local_addr().unwrap().to_string()),
+        ..Options::default()
+    };
+    let server = std::thread::spawn(move || serve_on(opts, &[first, elsewhere], 60, TOTAL));
+    let (mut rx, mut tx, mut queue) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 8192]);
+    let mut c = config();
+    c.negotiation_timeout = Duration::from_secs(5);
+    let mut conn = Connection::connect(addr, &mut rx, &mut tx, c, &TlsSettings::new()).unwrap();
+    conn.client()
+        .enable_stream_management(&mut queue, sm_config());
+    conn.reconnect_automatically(policy());
+    let mut events = Vec::new();
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < TOTAL || conn.client().unacked() > 0 {
+        if send_next(conn.client(), &mut sent, TOTAL, started) {
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_millis(10);
+        while let picoxmpp_std::Next::Event(e) = conn.next_event_until(deadline, seen).unwrap() {
+            events.push(e);
+        }
+    }
+    conn.close().unwrap();
+    check(server, TOTAL, conn.reconnections(), &events, 2);
 }
 
 #[test]
