@@ -129,11 +129,18 @@ fn the_session_survives_repeated_cuts_by_resuming() {
     conn.client()
         .enable_stream_management(&mut queue, sm_config());
     conn.reconnect_automatically(policy());
+    let events = send_all(&mut conn, TOTAL);
+    check(server, TOTAL, conn.reconnections(), &events, 5);
+}
+
+/// Sends `total` messages through `conn`, driving it as it reconnects,
+/// until all are acknowledged; closes; returns what it reported.
+fn send_all(conn: &mut Connection<'_>, total: usize) -> Vec<Seen> {
     let mut events = Vec::new();
     let started = Instant::now();
     let mut sent = 0;
-    while sent < TOTAL || conn.client().unacked() > 0 {
-        if send_next(conn.client(), &mut sent, TOTAL, started) {
+    while sent < total || conn.client().unacked() > 0 {
+        if send_next(conn.client(), &mut sent, total, started) {
             continue;
         }
         let deadline = Instant::now() + Duration::from_millis(10);
@@ -142,7 +149,7 @@ fn the_session_survives_repeated_cuts_by_resuming() {
         }
     }
     conn.close().unwrap();
-    check(server, TOTAL, conn.reconnections(), &events, 5);
+    events
 }
 
 /// Sends message number `sent` if the client takes it now; `false` when
@@ -263,19 +270,7 @@ fn resumption_follows_the_servers_location() {
     conn.client()
         .enable_stream_management(&mut queue, sm_config());
     conn.reconnect_automatically(policy());
-    let mut events = Vec::new();
-    let started = Instant::now();
-    let mut sent = 0;
-    while sent < TOTAL || conn.client().unacked() > 0 {
-        if send_next(conn.client(), &mut sent, TOTAL, started) {
-            continue;
-        }
-        let deadline = Instant::now() + Duration::from_millis(10);
-        while let picoxmpp_std::Next::Event(e) = conn.next_event_until(deadline, seen).unwrap() {
-            events.push(e);
-        }
-    }
-    conn.close().unwrap();
+    let events = send_all(&mut conn, TOTAL);
     check(server, TOTAL, conn.reconnections(), &events, 2);
 }
 
