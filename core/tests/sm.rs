@@ -441,6 +441,35 @@ fn a_full_queue_is_back_pressure_not_loss() {
 }
 
 #[test]
+fn a_queue_full_of_application_stanzas_still_answers_the_server() {
+    let mut l = ready(Options::default(), sm_config(), 1024);
+    let mut accepted = 0;
+    while l.send(&format!("reading {accepted}")).is_ok() {
+        accepted += 1;
+    }
+    assert!(accepted >= 5);
+    // To the last byte the application may have: empty messages.
+    let tiny = |w: &mut picoxmpp::xml::Writer<'_>| {
+        w.start_element("message")?;
+        w.end_element("message")
+    };
+    while l.client.send_raw(tiny).is_ok() {
+        accepted += 1;
+    }
+    // XEP-0199: the server's ping arrives before any ack; the answer fits
+    // in the room the core keeps, and is counted like any stanza.
+    l.inject("<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_eq!(l.last_error(), None);
+    assert!(l
+        .sent
+        .contains(&"<iq type='result' to='example.com' id='p1'/>".to_string()));
+    l.client.request_ack().unwrap();
+    l.run();
+    assert_eq!(l.client.unacked(), 0);
+    assert_eq!(l.client.sm_counters().1, accepted + 1);
+}
+
+#[test]
 fn resume_resends_only_what_the_server_did_not_handle() {
     let mut l = ready(Options::default(), sm_config(), 4096);
     for i in 0..5 {

@@ -16,7 +16,7 @@ mod sm;
 mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
-pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESUME_BLOB_VERSION};
+pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION};
 
 use crate::error::{StreamErrorCondition, XmlError};
 use crate::jid::{Jid, JidBuf};
@@ -715,7 +715,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         kind: crate::stanza::MessageType,
         body: &str,
     ) -> Result<IqId, ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         let id = self.next_id();
         let kind = kind.as_str();
         let to_s = to.as_str();
@@ -739,7 +739,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         &mut self,
         write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         self.queue_stanza(write)
     }
 
@@ -751,7 +751,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         status: Option<&str>,
         priority: i8,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         let mut prio = String::<4>::new();
         let _ = fmt::write(&mut prio, format_args!("{priority}"));
         self.queue_stanza(|w| {
@@ -782,7 +782,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         to: Jid<'_>,
         kind: crate::stanza::PresenceType,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         let to_s = to.as_str();
         self.queue_stanza(|w| {
             w.start_element("presence")?;
@@ -804,7 +804,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
         now: Instant,
     ) -> Result<IqId, ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         if !kind.is_request() {
             return Err(ClientError::InvalidInput(
                 "send_iq sends get or set; answer requests with reply_iq",
@@ -822,7 +822,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         self.queue_iq_result(to, id, payload)
     }
 
@@ -833,7 +833,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         self.queue_iq_error(to, id, condition)
     }
 
@@ -1060,6 +1060,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 
     // -- internals -------------------------------------------------------
+
+    /// [`ready`](Self::ready), and room in the unacked queue beyond what
+    /// the core keeps for its own answers (XEP-0198: a ping the server
+    /// sends while the application has filled the queue is still
+    /// answered).
+    fn ready_to_send(&mut self) -> Result<(), ClientError> {
+        self.ready()?;
+        self.check_user_room()
+    }
 
     fn ready(&self) -> Result<(), ClientError> {
         if let Some(e) = &self.failed {

@@ -31,6 +31,11 @@ use heapless::String;
 /// stream not resumable, never a truncated id.
 pub const MAX_SM_ID_LEN: usize = 96;
 
+/// Bytes of the unacked queue kept for the stanzas the core sends itself
+/// (answers to pings and disco, errors for unhandled requests), which the
+/// application cannot fill.
+pub const RESERVED_FOR_ANSWERS: usize = 512;
+
 /// Room for the resumption id and the `location` together.
 const SM_NAMES_LEN: usize = 256;
 
@@ -217,6 +222,11 @@ impl<'b> UnackedQueue<'b> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.sent_units == 0 && self.waiting_units == 0
+    }
+
+    /// Bytes free, once compacted.
+    fn free(&self) -> usize {
+        self.buf.len() - (self.end - self.start)
     }
 
     fn units(&self) -> u32 {
@@ -708,6 +718,23 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 
     // -- inside the session ------------------------------------------------
+
+    /// Refuses an application stanza when the unacked queue has less room
+    /// than the core keeps for its own answers (a quarter of the queue, at
+    /// most [`RESERVED_FOR_ANSWERS`] bytes), and asks for an ack.
+    pub(super) fn check_user_room(&mut self) -> Result<(), ClientError> {
+        let in_use = matches!(self.state, State::Ready | State::Closing) && self.sm.queues();
+        let reserve = RESERVED_FOR_ANSWERS.min(self.sm.queue.capacity() / 4);
+        if !in_use || self.sm.queue.free() > reserve {
+            return Ok(());
+        }
+        if self.sm.mode != Mode::Off {
+            self.sm.want_request = true;
+        }
+        Err(ClientError::UnackedQueueFull {
+            needed: reserve + 1,
+        })
+    }
 
     /// Queues a stanza in the unacked queue; refuses it when full.
     pub(super) fn queue_unacked(
