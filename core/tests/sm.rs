@@ -759,6 +759,8 @@ fn corrupted_state_is_refused() {
 #[test]
 fn polite_close_ends_the_session_after_the_queue_drains() {
     let mut l = ready(Options::default(), sm_config(), 4096);
+    l.server.push_message("hello");
+    l.run();
     for i in 0..3 {
         l.send(&format!("m{i}")).unwrap();
     }
@@ -766,6 +768,8 @@ fn polite_close_ends_the_session_after_the_queue_drains() {
     l.run();
     let close = l.sent.iter().position(|s| s == "</stream:stream>").unwrap();
     assert!(l.sent[..close].iter().any(|s| body_of(s) == "m2"));
+    // XEP-0198 §4: what was received is acknowledged before the close.
+    assert!(l.sent[..close].contains(&"<a xmlns='urn:xmpp:sm:3' h='1'/>".to_string()));
     assert!(l.sent[close - 1].starts_with("<presence type='unavailable'"));
     assert_eq!(l.events.last(), Some(&Ev::Closed));
     assert!(!l.client.is_resumable());

@@ -916,6 +916,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             // §5: a closed stream cannot be resumed).
             self.sm.close_pending = true;
             self.sm.forget_id();
+            // XEP-0198 §4: an <a/> right before a graceful close, so the
+            // server does not send again what was received.
+            self.sm.want_answer = self.sm.mode == sm::Mode::Active;
         } else {
             self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
         }

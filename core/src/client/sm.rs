@@ -292,7 +292,7 @@ pub(crate) struct Sm<'b> {
     unrequested_since: Option<Instant>,
     /// An `<r/>` or an `<a/>` is due but did not fit the transmit queue.
     want_request: bool,
-    want_answer: bool,
+    pub(crate) want_answer: bool,
     /// Stanzas still to hand back after a failed resumption, once the new
     /// session is bound (`to_hand_back` until then).
     pub(crate) hand_back: u32,
