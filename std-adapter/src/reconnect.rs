@@ -365,6 +365,8 @@ pub(crate) struct Reconnecting {
     redirect: Option<Target>,
     /// Connections made again so far.
     pub(crate) count: u32,
+    /// The failure that caused the last reconnection.
+    pub(crate) last_failure: Option<Error>,
 }
 
 impl Reconnecting {
@@ -374,6 +376,7 @@ impl Reconnecting {
             at: None,
             redirect: None,
             count: 0,
+            last_failure: None,
         }
     }
 
@@ -396,6 +399,7 @@ impl Reconnecting {
                 self.at = Some(now);
             }
         }
+        self.last_failure = Some(e);
         Ok(())
     }
 

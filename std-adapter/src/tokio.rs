@@ -231,6 +231,12 @@ impl<'a> AsyncConnection<'a> {
         self.reconnect.as_ref().map_or(0, |r| r.count)
     }
 
+    /// The failure that caused the last reconnection (for a log: the
+    /// application saw `Resumed` or `Rebound`, not this error).
+    pub fn last_failure(&self) -> Option<&Error> {
+        self.reconnect.as_ref()?.last_failure.as_ref()
+    }
+
     // -- driving -----------------------------------------------------------
 
     /// Runs the session until the core has an event and returns what `f`

@@ -923,9 +923,10 @@ fn stream_management_survives_cuts(server: Server) {
     )
     .unwrap();
     conn.client()
-        .enable_stream_management(leak_buf(64 * 1024), sm_config());
+        .enable_stream_management(leak_buf(SM_QUEUE), sm_config());
     conn.reconnect_automatically(sm_policy());
     let mut seen = Vec::new();
+    let mut failures = Vec::new();
     let tag = unique_resource("sm");
     let to = Jid::parse(leak(bob.jid.clone())).unwrap();
     let t = Instant::now();
@@ -939,13 +940,19 @@ fn stream_management_survives_cuts(server: Server) {
             got.push(body);
         }
     };
-    let drive = |conn: &mut Connection<'static>, seen: &mut Vec<Up>, ms: u64| {
+    let drive = |conn: &mut Connection<'static>,
+                 seen: &mut Vec<Up>,
+                 failures: &mut Vec<String>,
+                 ms: u64| {
         let until = Instant::now() + Duration::from_millis(ms);
         while let Next::Event(e) = conn
             .next_event_until(until, up)
             .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
         {
             if e != Up::Other {
+                if let Some(f) = conn.last_failure() {
+                    failures.push(format!("{e:?} after {f}"));
+                }
                 seen.push(e);
             }
         }
@@ -967,7 +974,12 @@ fn stream_management_survives_cuts(server: Server) {
                 Err(e) => panic!("{}: {e}", server.name),
             }
         }
-        drive(&mut conn, &mut seen, if sent > before { 0 } else { 10 });
+        drive(
+            &mut conn,
+            &mut seen,
+            &mut failures,
+            if sent > before { 0 } else { 10 },
+        );
         bob.pump(Duration::from_millis(1));
         take_bob(&mut bob, &mut got);
     }
@@ -980,15 +992,15 @@ fn stream_management_survives_cuts(server: Server) {
     {
         bob.pump(SLICE);
         take_bob(&mut bob, &mut got);
-        drive(&mut conn, &mut seen, 10);
+        drive(&mut conn, &mut seen, &mut failures, 10);
     }
     check_sm_run(
         server.name,
         &tag,
         &got,
         &seen,
-        proxy.cuts(),
-        conn.reconnections(),
+        &failures,
+        (proxy.cuts(), conn.reconnections()),
         t.elapsed(),
     );
     conn.close().unwrap();

@@ -757,9 +757,10 @@ async fn stream_management_survives_cuts(server: Server) {
     .await
     .unwrap();
     conn.client()
-        .enable_stream_management(leak_buf(64 * 1024), sm_config());
+        .enable_stream_management(leak_buf(SM_QUEUE), sm_config());
     conn.reconnect_automatically(sm_policy());
     let mut seen: Vec<Up> = Vec::new();
+    let mut failures = Vec::new();
     let tag = unique_resource("sm");
     let to = Jid::parse(leak(bob.jid.clone())).unwrap();
     let t = Instant::now();
@@ -806,7 +807,12 @@ async fn stream_management_survives_cuts(server: Server) {
         loop {
             match conn.next_event_until(until, up).await {
                 Ok(Next::Event(Up::Other)) => {}
-                Ok(Next::Event(e)) => seen.push(e),
+                Ok(Next::Event(e)) => {
+                    if let Some(f) = conn.last_failure() {
+                        failures.push(format!("{e:?} after {f}"));
+                    }
+                    seen.push(e);
+                }
                 Ok(_) => break,
                 Err(e) => panic!("{}: alice failed: {e}; saw {seen:?}", server.name),
             }
@@ -819,8 +825,8 @@ async fn stream_management_survives_cuts(server: Server) {
         &tag,
         &got,
         &seen,
-        proxy.cuts(),
-        conn.reconnections(),
+        &failures,
+        (proxy.cuts(), conn.reconnections()),
         t.elapsed(),
     );
     conn.close().await.unwrap();

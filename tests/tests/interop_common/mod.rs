@@ -228,6 +228,10 @@ impl CuttingProxy {
 /// How many messages the stream management runs send through the proxy.
 pub const SM_MESSAGES: usize = 1000;
 
+/// The unacked queue of those runs: about 35 messages in flight, so that
+/// what a resumption sends again fits in most of the proxy's budgets.
+pub const SM_QUEUE: usize = 8 * 1024;
+
 /// The stream management policy of those runs: an ack request every 10
 /// stanzas or after 200 ms.
 pub fn sm_config() -> picoxmpp::client::SmConfig {
@@ -271,14 +275,15 @@ pub fn up(e: picoxmpp::client::Event<'_>) -> Up {
 
 /// Checks a stream management run: bob got every message of `tag` once
 /// and in order; every session after the first was a resumption; the
-/// connection was made again after each cut. Prints the figures.
+/// connection was made again after each cut (the proxy's cuts, the
+/// connection's reconnections). Prints the figures.
 pub fn check_sm_run(
     server: &str,
     tag: &str,
     got: &[String],
     seen: &[Up],
-    cuts: u32,
-    reconnections: u32,
+    failures: &[String],
+    (cuts, reconnections): (u32, u32),
     elapsed: Duration,
 ) {
     let expected: Vec<String> = (0..SM_MESSAGES).map(|i| format!("{tag} {i}")).collect();
@@ -290,7 +295,7 @@ pub fn check_sm_run(
     // connection, not one more session.
     assert!(
         seen[1..].iter().all(|e| matches!(e, Up::Resumed(_))),
-        "{server}: {seen:?}"
+        "{server}: {seen:?}, after the failures {failures:?}"
     );
     let resumed: Vec<u32> = seen
         .iter()
