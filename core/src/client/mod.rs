@@ -7,7 +7,10 @@
 //!
 //! Negotiation (stream header, STARTTLS, SASL, bind) lives in
 //! `negotiation.rs`, top to bottom in RFC order; what happens once the
-//! session is ready lives in `session.rs`.
+//! session is ready lives in `session.rs`; stream management (XEP-0198:
+//! acks, the unacked queue in the caller's buffer, resumption after
+//! [`Client::connection_lost`], the exported state) and client state
+//! indication (XEP-0352) in `sm.rs`.
 
 mod iq;
 mod negotiation;
