@@ -283,6 +283,9 @@ impl<'a> Connection<'a> {
     /// Closes the session politely ([`Client::close`]: unavailable
     /// presence, `</stream:stream>`, and a bounded wait for the server's)
     /// and runs it to the end. Events that arrive meanwhile are dropped.
+    /// Between two connections of [`reconnect_automatically`](Self::reconnect_automatically)
+    /// there is nothing to close; stanzas the server has not acknowledged
+    /// stay in the client ([`Client::unacked`], [`Client::export_resumable`]).
     pub fn close(&mut self) -> Result<(), Error> {
         self.closing = true;
         if self.reconnect.as_ref().is_some_and(|r| r.at.is_some()) {
