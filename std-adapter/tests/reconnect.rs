@@ -8,6 +8,8 @@
 #[path = "../../core/tests/sm_server/mod.rs"]
 mod sm_server;
 
+mod common;
+
 use picoxmpp::client::{ClientError, Config, Event, Keepalive, SmConfig, TlsPolicy};
 use picoxmpp::jid::Jid;
 use picoxmpp::stanza::MessageType;
@@ -31,25 +33,40 @@ fn serve(
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let handle =
-        std::thread::spawn(move || serve_on(Options::default(), &[listener], cut_every, total));
+    let handle = std::thread::spawn(move || {
+        serve_on(Options::default(), &[listener], cut_every, total, None)
+    });
     (addr, handle)
 }
 
+/// A connection's byte stream: TCP, or TLS over it.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// As [`serve`]: connection `n` is accepted on `listeners[n]` (the last
-/// one for the rest), within 10 s.
+/// one for the rest), within 10 s; with `tls`, TLS from the first byte
+/// (XEP-0368).
 fn serve_on(
     opts: Options,
     listeners: &[TcpListener],
     cut_every: usize,
     total: usize,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> (Server, usize) {
     let mut server = Server::new(opts);
     let mut cuts = 0;
     for n in 0.. {
         let listener = &listeners[n.min(listeners.len() - 1)];
-        let mut tcp = accept_within(listener, Duration::from_secs(10));
+        let tcp = accept_within(listener, Duration::from_secs(10));
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let killer = tcp.try_clone().unwrap();
+        let mut tcp: Box<dyn ReadWrite> = match &tls {
+            Some(config) => Box::new(rustls::StreamOwned::new(
+                rustls::ServerConnection::new(config.clone()).unwrap(),
+                tcp,
+            )),
+            None => Box::new(tcp),
+        };
         let at_start = server.delivered.len();
         let mut buf = [0u8; 4096];
         let closed = loop {
@@ -63,11 +80,12 @@ fn serve_on(
                 server.delivered.len() >= at_start + cut_every && server.delivered.len() < total;
             if cut {
                 let _ = tcp.write_all(&out[..out.len() / 2]);
-                let _ = tcp.shutdown(Shutdown::Both);
+                let _ = tcp.flush();
+                let _ = killer.shutdown(Shutdown::Both);
                 cuts += 1;
                 break false;
             }
-            if tcp.write_all(&out).is_err() {
+            if tcp.write_all(&out).and_then(|()| tcp.flush()).is_err() {
                 break true;
             }
         };
@@ -262,7 +280,7 @@ fn resumption_follows_the_servers_location() {
         location: Some(elsewhere.local_addr().unwrap().to_string()),
         ..Options::default()
     };
-    let server = std::thread::spawn(move || serve_on(opts, &[first, elsewhere], 60, TOTAL));
+    let server = std::thread::spawn(move || serve_on(opts, &[first, elsewhere], 60, TOTAL, None));
     let (mut rx, mut tx, mut queue) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 8192]);
     let mut c = config();
     c.negotiation_timeout = Duration::from_secs(5);
@@ -271,6 +289,28 @@ fn resumption_follows_the_servers_location() {
         .enable_stream_management(&mut queue, sm_config());
     conn.reconnect_automatically(policy());
     let events = send_all(&mut conn, TOTAL);
+    check(server, TOTAL, conn.reconnections(), &events, 2);
+}
+
+/// Direct TLS (XEP-0368): each new connection runs the handshake before
+/// the stream, then resumes.
+#[test]
+fn a_direct_tls_connection_resumes_too() {
+    const TOTAL: usize = 200;
+    let cert = common::test_cert("example.com");
+    let tls = common::server_config(&cert, false, true);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server =
+        std::thread::spawn(move || serve_on(Options::default(), &[listener], 40, TOTAL, Some(tls)));
+    let (mut rx, mut tx, mut queue) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 8192]);
+    let settings = common::trusting(&cert, "reconnect-direct.pem").direct_tls();
+    let mut conn = Connection::connect(addr, &mut rx, &mut tx, config(), &settings).unwrap();
+    conn.client()
+        .enable_stream_management(&mut queue, sm_config());
+    conn.reconnect_automatically(policy());
+    let events = send_all(&mut conn, TOTAL);
+    assert!(conn.tls().is_none(), "TLS still up after close");
     check(server, TOTAL, conn.reconnections(), &events, 2);
 }
 
