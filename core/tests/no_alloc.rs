@@ -179,6 +179,7 @@ mod session {
         sent_units: usize,
         sent_bytes: usize,
         ready: bool,
+        resumed: u32,
         messages: usize,
         closed: bool,
         /// The id of the last iq sent, copied.
@@ -210,6 +211,7 @@ mod session {
                     seen.messages += 1;
                 }
                 Output::Event(Event::Closed) => seen.closed = true,
+                Output::Event(Event::Resumed { resent, .. }) => seen.resumed += 1 + resent,
                 Output::Event(_) => {}
                 Output::Wait(_) => return,
                 Output::Closed => return,
@@ -283,6 +285,108 @@ mod session {
         drive(&mut c, now, &mut seen);
         feed(&mut c, now, &mut seen, b"</stream:stream>");
         seen
+    }
+
+    /// Stream management: enable, acks both ways, a lost connection,
+    /// resumption with a resend, the exported state imported into a new
+    /// client.
+    fn sm_session(
+        rx: &mut [u8],
+        tx: &mut [u8],
+        queue: &mut [u8],
+        blob: &mut [u8],
+    ) -> (Seen, usize) {
+        use picoxmpp::client::{SmConfig, TlsPolicy};
+        let mut config = Config::new(Jid::parse("juliet@example.com").unwrap(), "r0m30myr0m30");
+        config.keepalive = Keepalive::Off;
+        config.tls = TlsPolicy::InsecureAllowPlaintext;
+        config.allow_plain_without_tls = true;
+        let mut c = Client::new(config.clone(), rx, tx, Rng(42));
+        c.enable_stream_management(queue, SmConfig::default());
+        let now = Instant::from_millis(1);
+        let mut seen = Seen::default();
+        let login = |c: &mut Client<'_, '_, Rng>, seen: &mut Seen| {
+            drive(c, now, seen);
+            feed(c, now, seen, HEADER.as_bytes());
+            feed(c, now, seen, b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+            feed(
+                c,
+                now,
+                seen,
+                b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+            );
+            feed(c, now, seen, HEADER.as_bytes());
+            feed(c, now, seen, b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/></stream:features>");
+        };
+        login(&mut c, &mut seen);
+        let mut bind = [0u8; 256];
+        let id = core::str::from_utf8(&seen.last_iq_id[..seen.last_iq_id_len]).unwrap();
+        let parts = [
+            "<iq type='result' id='",
+            id,
+            "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r1</jid></bind></iq>",
+        ];
+        let mut n = 0;
+        for p in parts {
+            bind[n..n + p.len()].copy_from_slice(p.as_bytes());
+            n += p.len();
+        }
+        feed(&mut c, now, &mut seen, &bind[..n]);
+        feed(
+            &mut c,
+            now,
+            &mut seen,
+            b"<enabled xmlns='urn:xmpp:sm:3' id='a-b-c' resume='true' max='60'/>",
+        );
+        c.set_active(false).unwrap();
+        for _ in 0..20 {
+            feed(&mut c, now, &mut seen, b"<message from='romeo@example.net/o' type='chat'><body>Wherefore art thou?</body></message><r xmlns='urn:xmpp:sm:3'/>");
+            c.send_message(
+                Jid::parse("romeo@example.net").unwrap(),
+                MessageType::Chat,
+                "By yonder blessed moon",
+            )
+            .unwrap();
+            drive(&mut c, now, &mut seen);
+        }
+        feed(&mut c, now, &mut seen, b"<a xmlns='urn:xmpp:sm:3' h='18'/>");
+        assert_eq!(c.unacked(), 2);
+        assert!(c.connection_lost(now));
+        login(&mut c, &mut seen);
+        feed(
+            &mut c,
+            now,
+            &mut seen,
+            b"<resumed xmlns='urn:xmpp:sm:3' previd='a-b-c' h='19'/>",
+        );
+        let n = c.export_resumable(blob).unwrap();
+        (seen, n)
+    }
+
+    #[test]
+    fn stream_management_allocates_nothing() {
+        let mut rx = [0u8; 2048];
+        let mut tx = [0u8; 1024];
+        let mut queue = [0u8; 4096];
+        let mut blob = [0u8; 1024];
+        let ((seen, n), allocs) = watched(|| sm_session(&mut rx, &mut tx, &mut queue, &mut blob));
+        assert_eq!(allocs, 0, "the client allocated");
+        assert_eq!(seen.messages, 20);
+        // One resumption, one stanza sent again.
+        assert_eq!(seen.resumed, 2);
+        let mut rx = [0u8; 2048];
+        let mut tx = [0u8; 1024];
+        let mut queue = [0u8; 1024];
+        let (unacked, allocs) = watched(|| {
+            let mut config = Config::new(Jid::parse("juliet@example.com").unwrap(), "r0m30myr0m30");
+            config.keepalive = Keepalive::Off;
+            let mut c = Client::new(config, &mut rx, &mut tx, Rng(7));
+            c.enable_stream_management(&mut queue, picoxmpp::client::SmConfig::default());
+            c.import_resumable(&blob[..n]).unwrap();
+            c.unacked()
+        });
+        assert_eq!(allocs, 0, "import allocated");
+        assert_eq!(unacked, 1);
     }
 
     #[test]

@@ -7,8 +7,15 @@
 //! deadline, and `Output::StartTls` runs the handshake. Every XMPP
 //! decision (when to start TLS, which SASL mechanism and channel binding,
 //! what to answer) is the core's.
+//!
+//! With [`Connection::reconnect_automatically`], a connection that breaks
+//! is dialled again under a [`Policy`] (backoff with jitter, a cap, no
+//! retry after an authentication failure) and the core resumes the session
+//! (XEP-0198, after [`Client::enable_stream_management`]): the application
+//! sees [`Event::Resumed`] or [`Event::Rebound`], not an error.
 
 use crate::error::Error;
+use crate::reconnect::{Policy, Reconnecting};
 use crate::tls::{self, ChannelBindings, TlsSettings};
 use picoxmpp::client::{Client, Config, Event, Output, TlsPolicy};
 use picoxmpp::time::Instant;
@@ -17,7 +24,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use std::io::{self, Read, Write};
 use std::mem;
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -74,6 +81,13 @@ pub struct Connection<'a> {
     negotiation_timeout: Duration,
     epoch: StdInstant,
     tap: Option<Tap<'a>>,
+    /// Where the connection went, to dial again.
+    addrs: Vec<SocketAddr>,
+    direct_tls: bool,
+    reconnect: Option<Reconnecting>,
+    /// [`close`](Self::close) was called: a failure now is no reason to
+    /// reconnect.
+    closing: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -87,9 +101,15 @@ impl<'a> Connection<'a> {
         tls: &TlsSettings,
     ) -> Result<Self, Error> {
         let mut last = None;
-        for addr in addr.to_socket_addrs().map_err(Error::Io)? {
-            match TcpStream::connect_timeout(&addr, config.negotiation_timeout) {
-                Ok(tcp) => return Self::new(tcp, rx, tx, config, tls),
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(Error::Io)?.collect();
+        for (i, addr) in addrs.iter().enumerate() {
+            match TcpStream::connect_timeout(addr, config.negotiation_timeout) {
+                Ok(tcp) => {
+                    let mut conn = Self::new(tcp, rx, tx, config, tls)?;
+                    // Reconnection tries this address first, then the others.
+                    conn.addrs = addrs[i..].iter().chain(&addrs[..i]).copied().collect();
+                    return Ok(conn);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -120,6 +140,7 @@ impl<'a> Connection<'a> {
             config.tls = TlsPolicy::Direct;
         }
         let negotiation_timeout = config.negotiation_timeout;
+        let addrs = tcp.peer_addr().into_iter().collect();
         let mut conn = Connection {
             client: Client::new(config, rx, tx, OsRng),
             transport: Transport::Tcp(tcp),
@@ -129,6 +150,10 @@ impl<'a> Connection<'a> {
             negotiation_timeout,
             epoch,
             tap: None,
+            addrs,
+            direct_tls: tls.is_direct(),
+            reconnect: None,
+            closing: false,
         };
         if tls.is_direct() {
             // XEP-0368: TLS first, then the stream, as after STARTTLS.
@@ -173,6 +198,55 @@ impl<'a> Connection<'a> {
         self.tap = Some(Box::new(tap));
     }
 
+    /// From now on, when the connection or the session fails, dial the
+    /// server again under `policy` instead of returning the error, and let
+    /// the core resume the session (XEP-0198 §5) or bind a new one: the
+    /// application sees [`Event::Resumed`] or [`Event::Rebound`] (then
+    /// [`Event::Unacked`] for each stanza handed back). Commands meanwhile
+    /// are refused with `NotReady`. Errors no retry can cure (failed
+    /// authentication, a certificate, `conflict`...) and
+    /// [`Policy::max_attempts`] still end in an error.
+    ///
+    /// Without [`Client::enable_stream_management`] each reconnection is a
+    /// fresh session. The server's `location` (XEP-0198 §5) is dialled
+    /// first when it names one, then the addresses of the first connection.
+    ///
+    /// ```no_run
+    /// use picoxmpp::client::{Config, Event, SmConfig};
+    /// use picoxmpp::jid::Jid;
+    /// use picoxmpp_std::reconnect::Policy;
+    /// use picoxmpp_std::{Connection, TlsSettings};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The unacked queue bounds what may be in flight (XEP-0198).
+    /// let (mut rx, mut tx, mut queue) = (vec![0u8; 16 * 1024], vec![0u8; 4 * 1024], vec![0u8; 8 * 1024]);
+    /// let config = Config::new(Jid::parse("sensor@example.com")?, "secret");
+    /// let mut conn = Connection::connect(("example.com", 5222), &mut rx, &mut tx, config, &TlsSettings::new())?;
+    /// conn.client().enable_stream_management(&mut queue, SmConfig::default());
+    /// conn.reconnect_automatically(Policy::default());
+    /// while let Some(()) = conn.next_event(|event| match event {
+    ///     Event::Resumed { resent, .. } => println!("back, {resent} stanzas sent again"),
+    ///     Event::Rebound { unacked, .. } => println!("new session, {unacked} stanzas handed back"),
+    ///     Event::Unacked(stanza) => println!("not acknowledged: {}", String::from_utf8_lossy(stanza)),
+    ///     _ => {}
+    /// })? {}
+    /// # Ok(()) }
+    /// ```
+    pub fn reconnect_automatically(&mut self, policy: Policy) {
+        self.reconnect = Some(Reconnecting::new(policy));
+    }
+
+    /// How many times the connection was made again.
+    pub fn reconnections(&self) -> u32 {
+        self.reconnect.as_ref().map_or(0, |r| r.count)
+    }
+
+    /// The failure that caused the last reconnection (for a log: the
+    /// application saw `Resumed` or `Rebound`, not this error).
+    pub fn last_failure(&self) -> Option<&Error> {
+        self.reconnect.as_ref()?.last_failure.as_ref()
+    }
+
     // -- driving -----------------------------------------------------------
 
     /// Runs the session until the core has an event and returns what `f`
@@ -209,7 +283,15 @@ impl<'a> Connection<'a> {
     /// Closes the session politely ([`Client::close`]: unavailable
     /// presence, `</stream:stream>`, and a bounded wait for the server's)
     /// and runs it to the end. Events that arrive meanwhile are dropped.
+    /// Between two connections of [`reconnect_automatically`](Self::reconnect_automatically)
+    /// there is nothing to close; stanzas the server has not acknowledged
+    /// stay in the client ([`Client::unacked`], [`Client::export_resumable`]).
     pub fn close(&mut self) -> Result<(), Error> {
+        self.closing = true;
+        if self.reconnect.as_ref().is_some_and(|r| r.at.is_some()) {
+            // Between connections: nothing to close.
+            return Ok(());
+        }
         let now = self.now();
         self.client.close(now)?;
         while self.next_event(|_| ())?.is_some() {}
@@ -222,17 +304,46 @@ impl<'a> Connection<'a> {
         until: Option<StdInstant>,
         f: impl FnOnce(Event<'_>) -> T,
     ) -> Result<Next<T>, Error> {
+        // A failure goes to the reconnection policy, when there is one.
+        macro_rules! attempt {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.on_failure(e.into())?;
+                        continue;
+                    }
+                }
+            };
+        }
         loop {
+            if let Some(at) = self.reconnect.as_ref().and_then(|r| r.at) {
+                let wake = until.map_or(at, |u| u.min(at));
+                std::thread::sleep(wake.saturating_duration_since(StdInstant::now()));
+                if StdInstant::now() < at {
+                    return Ok(Next::Timeout);
+                }
+                attempt!(self.redial());
+            }
             let now = self.now();
-            match self.client.poll(now)? {
+            match attempt!(self.client.poll(now)) {
                 Output::Transmit(unit) => {
                     if let Some(tap) = &mut self.tap {
                         tap(Direction::Sent, unit);
                     }
-                    self.transport.write_unit(unit)?
+                    attempt!(self.transport.write_unit(unit))
                 }
-                Output::StartTls => self.start_tls()?,
-                Output::Event(event) => return Ok(Next::Event(f(event))),
+                Output::StartTls => attempt!(self.start_tls()),
+                Output::Event(event) => {
+                    if let (
+                        Event::Ready { .. } | Event::Resumed { .. } | Event::Rebound { .. },
+                        Some(r),
+                    ) = (&event, &mut self.reconnect)
+                    {
+                        r.state.session_ready(StdInstant::now());
+                    }
+                    return Ok(Next::Event(f(event)));
+                }
                 Output::Wait(deadline) => {
                     let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
                     if let Some(until) = until {
@@ -243,7 +354,7 @@ impl<'a> Connection<'a> {
                         timeout = Some(timeout.map_or(left, |t| t.min(left)));
                     }
                     let buf = self.client.receive_buffer();
-                    let n = self.transport.read(buf, timeout)?;
+                    let n = attempt!(self.transport.read(buf, timeout));
                     if let Some(tap) = &mut self.tap {
                         tap(Direction::Received, &buf[..n]);
                     }
@@ -258,6 +369,56 @@ impl<'a> Connection<'a> {
                 }
             }
         }
+    }
+
+    /// The connection or the session failed with `e`: `Ok` when a
+    /// reconnection is scheduled, the error when there is none to try.
+    fn on_failure(&mut self, e: Error) -> Result<(), Error> {
+        let Some(r) = self.reconnect.as_mut().filter(|_| !self.closing) else {
+            return Err(e);
+        };
+        r.schedule(e, self.client.see_other_host(), StdInstant::now())?;
+        self.transport.shutdown();
+        let now = self.now();
+        self.client.connection_lost(now);
+        Ok(())
+    }
+
+    /// Dials again: a `see-other-host` target, the server's resumption
+    /// `location`, then the addresses of the first connection.
+    fn redial(&mut self) -> Result<(), Error> {
+        let Some(r) = self.reconnect.as_mut() else {
+            return Ok(());
+        };
+        let preferred = r.preferred_target(self.client.resume_location(), &self.addrs);
+        let mut addrs: Vec<SocketAddr> = preferred
+            .and_then(|t| (t.host.as_str(), t.port).to_socket_addrs().ok())
+            .into_iter()
+            .flatten()
+            .collect();
+        addrs.extend(self.addrs.iter().copied());
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, self.negotiation_timeout) {
+                Ok(tcp) => {
+                    tcp.set_nodelay(true).map_err(Error::Io)?;
+                    self.transport = Transport::Tcp(tcp);
+                    if let Some(r) = self.reconnect.as_mut() {
+                        r.count += 1;
+                    }
+                    if self.direct_tls {
+                        self.start_tls()?;
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(match last {
+            Some(e) if tls::is_timeout(&e) => Error::Timeout("the TCP connection"),
+            Some(e) => Error::Io(e),
+            None => crate::error::resolved_to_nothing(),
+        })
     }
 
     /// Runs the TLS handshake on the TCP stream (STARTTLS, RFC 6120

@@ -9,7 +9,8 @@
 //! `tls-exporter` and `tls-server-end-point` channel binding for
 //! SCRAM-*-PLUS. Beside them: DNS SRV ordering ([`srv`]), the
 //! reconnection policy ([`reconnect`]) and the `picoxmpp` command
-//! ([`cli`]). A connection that reconnects by itself comes next.
+//! ([`cli`]). [`Connection::reconnect_automatically`] keeps a session up
+//! across broken connections, resuming it (XEP-0198).
 //!
 //! An echo bot:
 //!

@@ -355,6 +355,71 @@ impl Reconnect {
     }
 }
 
+/// The state of a connection that reconnects by itself: the policy's
+/// count, when to dial again, and where.
+pub(crate) struct Reconnecting {
+    pub(crate) state: Reconnect,
+    /// When to dial again, after a failure.
+    pub(crate) at: Option<Instant>,
+    /// A `see-other-host` to follow (RFC 6120 §4.9.3.19).
+    redirect: Option<Target>,
+    /// Connections made again so far.
+    pub(crate) count: u32,
+    /// The failure that caused the last reconnection.
+    pub(crate) last_failure: Option<Error>,
+}
+
+impl Reconnecting {
+    pub(crate) fn new(policy: Policy) -> Self {
+        Reconnecting {
+            state: Reconnect::new(policy),
+            at: None,
+            redirect: None,
+            count: 0,
+            last_failure: None,
+        }
+    }
+
+    /// The session failed with `e` at `now`: schedules the next attempt,
+    /// or gives `e` back when the policy gives up.
+    pub(crate) fn schedule(
+        &mut self,
+        e: Error,
+        see_other_host: Option<&str>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        match self
+            .state
+            .failed(&e, see_other_host, now, &mut rand_core::OsRng)
+        {
+            Step::GiveUp(_) => return Err(e),
+            Step::Retry(after) => self.at = Some(now + after),
+            Step::FollowSeeOtherHost(target) => {
+                self.redirect = Some(target);
+                self.at = Some(now);
+            }
+        }
+        self.last_failure = Some(e);
+        Ok(())
+    }
+
+    /// Where to dial first, before the addresses of the first connection
+    /// (`addrs`): a `see-other-host` target, else the server's XEP-0198
+    /// `location` (with the first address's port when it names none).
+    pub(crate) fn preferred_target(
+        &mut self,
+        resume_location: Option<&str>,
+        addrs: &[std::net::SocketAddr],
+    ) -> Option<Target> {
+        self.at = None;
+        if let Some(t) = self.redirect.take() {
+            return Some(t);
+        }
+        let port = addrs.first().map_or(srv::DEFAULT_PORT, |a| a.port());
+        resume_location.and_then(|l| Target::parse(l, port))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

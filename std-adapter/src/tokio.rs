@@ -8,7 +8,10 @@
 //! waits until the core's next deadline at most, and `Output::StartTls`
 //! runs the handshake on the same socket. The TLS configuration and the
 //! channel-binding data come from [`crate::tls`], as for the blocking
-//! connection; every XMPP decision is the core's.
+//! connection; every XMPP decision is the core's. With
+//! [`AsyncConnection::reconnect_automatically`] it dials again after a
+//! failure and the core resumes the session (XEP-0198), as the blocking
+//! one does.
 //!
 //! An echo bot:
 //!
@@ -43,6 +46,7 @@
 
 use crate::connection::{Direction, Next};
 use crate::error::Error;
+use crate::reconnect::{Policy, Reconnecting};
 use crate::tls::{ChannelBindings, TlsSettings};
 use picoxmpp::client::{Client, Config, Event, Output, TlsPolicy};
 use picoxmpp::time::Instant;
@@ -51,6 +55,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use std::io;
 use std::mem;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -97,6 +102,12 @@ pub struct AsyncConnection<'a> {
     negotiation_timeout: Duration,
     epoch: TokioInstant,
     tap: Option<Tap<'a>>,
+    /// Where the connection went, to dial again.
+    addrs: Vec<SocketAddr>,
+    direct_tls: bool,
+    reconnect: Option<Reconnecting>,
+    /// [`close`](Self::close) was called: no reconnecting any more.
+    closing: bool,
 }
 
 impl<'a> AsyncConnection<'a> {
@@ -110,9 +121,18 @@ impl<'a> AsyncConnection<'a> {
         tls: &TlsSettings,
     ) -> Result<Self, Error> {
         let mut last = None;
-        for addr in tokio::net::lookup_host(addr).await.map_err(Error::Io)? {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+            .await
+            .map_err(Error::Io)?
+            .collect();
+        for (i, addr) in addrs.iter().enumerate() {
             match tokio::time::timeout(config.negotiation_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => return Self::new(tcp, rx, tx, config, tls).await,
+                Ok(Ok(tcp)) => {
+                    let mut conn = Self::new(tcp, rx, tx, config, tls).await?;
+                    // Reconnection tries this address first, then the others.
+                    conn.addrs = addrs[i..].iter().chain(&addrs[..i]).copied().collect();
+                    return Ok(conn);
+                }
                 Ok(Err(e)) => last = Some(Error::Io(e)),
                 Err(_) => last = Some(Error::Timeout("the TCP connection")),
             }
@@ -140,6 +160,7 @@ impl<'a> AsyncConnection<'a> {
             config.tls = TlsPolicy::Direct;
         }
         let negotiation_timeout = config.negotiation_timeout;
+        let addrs = tcp.peer_addr().into_iter().collect();
         let mut conn = AsyncConnection {
             client: Client::new(config, rx, tx, OsRng),
             transport: Transport::Tcp(tcp),
@@ -149,6 +170,10 @@ impl<'a> AsyncConnection<'a> {
             negotiation_timeout,
             epoch,
             tap: None,
+            addrs,
+            direct_tls: tls.is_direct(),
+            reconnect: None,
+            closing: false,
         };
         if tls.is_direct() {
             // XEP-0368: TLS first, then the stream, as after STARTTLS.
@@ -193,6 +218,25 @@ impl<'a> AsyncConnection<'a> {
         self.tap = Some(Box::new(tap));
     }
 
+    /// As [`Connection::reconnect_automatically`](crate::Connection::reconnect_automatically):
+    /// after a failure, dial again under `policy` (the waits on tokio's
+    /// timer) and let the core resume the session; the application sees
+    /// [`Event::Resumed`] or [`Event::Rebound`].
+    pub fn reconnect_automatically(&mut self, policy: Policy) {
+        self.reconnect = Some(Reconnecting::new(policy));
+    }
+
+    /// How many times the connection was made again.
+    pub fn reconnections(&self) -> u32 {
+        self.reconnect.as_ref().map_or(0, |r| r.count)
+    }
+
+    /// The failure that caused the last reconnection (for a log: the
+    /// application saw `Resumed` or `Rebound`, not this error).
+    pub fn last_failure(&self) -> Option<&Error> {
+        self.reconnect.as_ref()?.last_failure.as_ref()
+    }
+
     // -- driving -----------------------------------------------------------
 
     /// Runs the session until the core has an event and returns what `f`
@@ -232,7 +276,15 @@ impl<'a> AsyncConnection<'a> {
     /// Closes the session politely ([`Client::close`]: unavailable
     /// presence, `</stream:stream>`, and a bounded wait for the server's)
     /// and runs it to the end. Events that arrive meanwhile are dropped.
+    /// Between two connections of [`reconnect_automatically`](Self::reconnect_automatically)
+    /// there is nothing to close; stanzas the server has not acknowledged
+    /// stay in the client ([`Client::unacked`], [`Client::export_resumable`]).
     pub async fn close(&mut self) -> Result<(), Error> {
+        self.closing = true;
+        if self.reconnect.as_ref().is_some_and(|r| r.at.is_some()) {
+            // Between connections: nothing to close.
+            return Ok(());
+        }
         let now = self.now();
         self.client.close(now)?;
         while self.next_event(|_| ()).await?.is_some() {}
@@ -245,9 +297,29 @@ impl<'a> AsyncConnection<'a> {
         until: Option<TokioInstant>,
         f: impl FnOnce(Event<'_>) -> T,
     ) -> Result<Next<T>, Error> {
+        // A failure goes to the reconnection policy, when there is one.
+        macro_rules! attempt {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.on_failure(e.into()).await?;
+                        continue;
+                    }
+                }
+            };
+        }
         loop {
+            if let Some(at) = self.reconnect.as_ref().and_then(|r| r.at) {
+                let at = TokioInstant::from_std(at);
+                tokio::time::sleep_until(until.map_or(at, |u| u.min(at))).await;
+                if TokioInstant::now() < at {
+                    return Ok(Next::Timeout);
+                }
+                attempt!(self.redial().await);
+            }
             let now = self.now();
-            match self.client.poll(now)? {
+            match attempt!(self.client.poll(now)) {
                 Output::Transmit(unit) => {
                     if let Some(tap) = &mut self.tap {
                         tap(Direction::Sent, unit);
@@ -257,11 +329,20 @@ impl<'a> AsyncConnection<'a> {
                     // mid-write) must not be followed by the next, so the
                     // transport is out of place until the unit is whole.
                     let mut transport = mem::replace(&mut self.transport, Transport::Failed);
-                    transport.write_unit(unit).await?;
+                    attempt!(transport.write_unit(unit).await);
                     self.transport = transport;
                 }
-                Output::StartTls => self.start_tls().await?,
-                Output::Event(event) => return Ok(Next::Event(f(event))),
+                Output::StartTls => attempt!(self.start_tls().await),
+                Output::Event(event) => {
+                    if let (
+                        Event::Ready { .. } | Event::Resumed { .. } | Event::Rebound { .. },
+                        Some(r),
+                    ) = (&event, &mut self.reconnect)
+                    {
+                        r.state.session_ready(std::time::Instant::now());
+                    }
+                    return Ok(Next::Event(f(event)));
+                }
                 Output::Wait(deadline) => {
                     let mut wake = deadline.map(|d| self.at(d));
                     if let Some(until) = until {
@@ -271,7 +352,7 @@ impl<'a> AsyncConnection<'a> {
                         wake = Some(wake.map_or(until, |w| w.min(until)));
                     }
                     let buf = self.client.receive_buffer();
-                    let n = self.transport.read(buf, wake).await?;
+                    let n = attempt!(self.transport.read(buf, wake).await);
                     if let Some(tap) = &mut self.tap {
                         tap(Direction::Received, &buf[..n]);
                     }
@@ -286,6 +367,53 @@ impl<'a> AsyncConnection<'a> {
                 }
             }
         }
+    }
+
+    /// The connection or the session failed with `e`: `Ok` when a
+    /// reconnection is scheduled, the error when there is none to try.
+    async fn on_failure(&mut self, e: Error) -> Result<(), Error> {
+        let Some(r) = self.reconnect.as_mut().filter(|_| !self.closing) else {
+            return Err(e);
+        };
+        r.schedule(e, self.client.see_other_host(), std::time::Instant::now())?;
+        self.transport.shutdown().await;
+        let now = self.now();
+        self.client.connection_lost(now);
+        Ok(())
+    }
+
+    /// Dials again: a `see-other-host` target, the server's resumption
+    /// `location`, then the addresses of the first connection.
+    async fn redial(&mut self) -> Result<(), Error> {
+        let Some(r) = self.reconnect.as_mut() else {
+            return Ok(());
+        };
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        if let Some(t) = r.preferred_target(self.client.resume_location(), &self.addrs) {
+            if let Ok(found) = tokio::net::lookup_host((t.host.as_str(), t.port)).await {
+                addrs.extend(found);
+            }
+        }
+        addrs.extend(self.addrs.iter().copied());
+        let mut last = None;
+        for addr in addrs {
+            match tokio::time::timeout(self.negotiation_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    tcp.set_nodelay(true).map_err(Error::Io)?;
+                    self.transport = Transport::Tcp(tcp);
+                    if let Some(r) = self.reconnect.as_mut() {
+                        r.count += 1;
+                    }
+                    if self.direct_tls {
+                        self.start_tls().await?;
+                    }
+                    return Ok(());
+                }
+                Ok(Err(e)) => last = Some(Error::Io(e)),
+                Err(_) => last = Some(Error::Timeout("the TCP connection")),
+            }
+        }
+        Err(last.unwrap_or_else(crate::error::resolved_to_nothing))
     }
 
     /// A core instant on tokio's clock.

@@ -902,6 +902,111 @@ fn messages_both_ways(server: Server) {
     b.close();
 }
 
+/// XEP-0198 through a proxy that cuts the connection again and again:
+/// alice sends 1,000 messages to bob over a connection that reconnects by
+/// itself; every cut is survived by resumption (never a fresh bind), and
+/// bob gets every message once, in order.
+fn stream_management_survives_cuts(server: Server) {
+    let mut bob = Session::login(
+        server,
+        true,
+        &format!("bob@{DOMAIN}/{}", unique_resource("sm")),
+    );
+    let proxy = CuttingProxy::start(server.starttls, 6_000, 30_000, 0x5eed);
+    let jid = alice(&unique_resource("sm"));
+    let mut conn = Connection::connect(
+        proxy.addr,
+        leak_buf(64 * 1024),
+        leak_buf(16 * 1024),
+        config(&jid, "alice-pass"),
+        &tls_settings(false),
+    )
+    .unwrap();
+    conn.client()
+        .enable_stream_management(leak_buf(SM_QUEUE), sm_config());
+    conn.reconnect_automatically(sm_policy());
+    let mut seen = Vec::new();
+    let mut failures = Vec::new();
+    let tag = unique_resource("sm");
+    let to = Jid::parse(leak(bob.jid.clone())).unwrap();
+    let t = Instant::now();
+    let mut sent = 0;
+    let mut got: Vec<String> = Vec::new();
+    let take_bob = |bob: &mut Session, got: &mut Vec<String>| {
+        while let Some(body) = bob.take(&mut |e| match e {
+            Seen::Message { body: Some(b), .. } if b.starts_with(&tag) => Some(b.clone()),
+            _ => None,
+        }) {
+            got.push(body);
+        }
+    };
+    let drive = |conn: &mut Connection<'static>,
+                 seen: &mut Vec<Up>,
+                 failures: &mut Vec<String>,
+                 ms: u64| {
+        let until = Instant::now() + Duration::from_millis(ms);
+        while let Next::Event(e) = conn
+            .next_event_until(until, up)
+            .unwrap_or_else(|e| panic!("{}: alice failed: {e}; saw {seen:?}", server.name))
+        {
+            if e != Up::Other {
+                if let Some(f) = conn.last_failure() {
+                    failures.push(format!("{e:?} after {f}"));
+                }
+                seen.push(e);
+            }
+        }
+    };
+    while sent < SM_MESSAGES || conn.client().unacked() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{}: stuck at {sent} sent, {} unacked, {} cuts, saw {seen:?}",
+            server.name,
+            conn.client().unacked(),
+            proxy.cuts()
+        );
+        let before = sent;
+        while sent < SM_MESSAGES && sent < before + 20 {
+            let body = format!("{tag} {sent}");
+            match conn.client().send_message(to, MessageType::Chat, &body) {
+                Ok(_) => sent += 1,
+                Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => break,
+                Err(e) => panic!("{}: {e}", server.name),
+            }
+        }
+        drive(
+            &mut conn,
+            &mut seen,
+            &mut failures,
+            if sent > before { 0 } else { 10 },
+        );
+        bob.pump(Duration::from_millis(1));
+        take_bob(&mut bob, &mut got);
+    }
+    proxy.stop_cutting();
+    // A cut just before may not be noticed yet: alice keeps going until
+    // she has reconnected after each.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (got.len() < SM_MESSAGES || conn.reconnections() < proxy.cuts())
+        && Instant::now() < deadline
+    {
+        bob.pump(SLICE);
+        take_bob(&mut bob, &mut got);
+        drive(&mut conn, &mut seen, &mut failures, 10);
+    }
+    check_sm_run(
+        server.name,
+        &tag,
+        &got,
+        &seen,
+        &failures,
+        (proxy.cuts(), conn.reconnections()),
+        t.elapsed(),
+    );
+    conn.close().unwrap();
+    bob.close();
+}
+
 fn ping_server(server: Server) {
     let mut s = Session::login(server, false, &alice(&unique_resource("ping")));
     for to in [Some(DOMAIN), None] {
@@ -1609,6 +1714,12 @@ macro_rules! interop_tests {
             #[ignore = "needs the servers of tests/interop/servers-up.sh"]
             fn messages_both_ways() {
                 super::messages_both_ways($server);
+            }
+
+            #[test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            fn stream_management_survives_cuts() {
+                super::stream_management_survives_cuts($server);
             }
 
             #[test]

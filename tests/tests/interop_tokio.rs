@@ -741,6 +741,98 @@ async fn messages_both_ways(server: Server) {
     b.close().await;
 }
 
+/// XEP-0198 through a proxy that cuts the connection again and again, as
+/// `stream_management_survives_cuts` of `interop.rs`, over tokio.
+async fn stream_management_survives_cuts(server: Server) {
+    let mut bob = Session::login(server, true, &bob(&unique_resource("sm"))).await;
+    let proxy = CuttingProxy::start(server.starttls, 6_000, 30_000, 0x5eed);
+    let jid = alice(&unique_resource("sm"));
+    let mut conn = AsyncConnection::connect(
+        proxy.addr,
+        leak_buf(64 * 1024),
+        leak_buf(16 * 1024),
+        config(&jid, "alice-pass"),
+        &tls_settings(false),
+    )
+    .await
+    .unwrap();
+    conn.client()
+        .enable_stream_management(leak_buf(SM_QUEUE), sm_config());
+    conn.reconnect_automatically(sm_policy());
+    let mut seen: Vec<Up> = Vec::new();
+    let mut failures = Vec::new();
+    let tag = unique_resource("sm");
+    let to = Jid::parse(leak(bob.jid.clone())).unwrap();
+    let t = Instant::now();
+    let mut sent = 0;
+    let mut got: Vec<String> = Vec::new();
+    let take_bob = |bob: &mut Session, got: &mut Vec<String>| {
+        while let Some(body) = bob.take(&mut |e| match e {
+            Seen::Message { body: Some(b), .. } if b.starts_with(&tag) => Some(b.clone()),
+            _ => None,
+        }) {
+            got.push(body);
+        }
+    };
+    let mut cutting = true;
+    loop {
+        let done = sent == SM_MESSAGES && conn.client().unacked() == 0;
+        if done && cutting {
+            proxy.stop_cutting();
+            cutting = false;
+        }
+        // After the last cut, until bob has all and alice has come back
+        // after each cut (one just before may not be noticed yet).
+        if done && got.len() == SM_MESSAGES && conn.reconnections() >= proxy.cuts() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{}: stuck at {sent} sent, {} unacked, {} received, {} cuts, saw {seen:?}",
+            server.name,
+            conn.client().unacked(),
+            got.len(),
+            proxy.cuts()
+        );
+        let before = sent;
+        while sent < SM_MESSAGES && sent < before + 20 {
+            let body = format!("{tag} {sent}");
+            match conn.client().send_message(to, MessageType::Chat, &body) {
+                Ok(_) => sent += 1,
+                Err(ClientError::NotReady | ClientError::UnackedQueueFull { .. }) => break,
+                Err(e) => panic!("{}: {e}", server.name),
+            }
+        }
+        let until = Instant::now() + Duration::from_millis(if sent > before { 0 } else { 10 });
+        loop {
+            match conn.next_event_until(until, up).await {
+                Ok(Next::Event(Up::Other)) => {}
+                Ok(Next::Event(e)) => {
+                    if let Some(f) = conn.last_failure() {
+                        failures.push(format!("{e:?} after {f}"));
+                    }
+                    seen.push(e);
+                }
+                Ok(_) => break,
+                Err(e) => panic!("{}: alice failed: {e}; saw {seen:?}", server.name),
+            }
+        }
+        bob.pump(Duration::from_millis(1)).await;
+        take_bob(&mut bob, &mut got);
+    }
+    check_sm_run(
+        &format!("{} (tokio)", server.name),
+        &tag,
+        &got,
+        &seen,
+        &failures,
+        (proxy.cuts(), conn.reconnections()),
+        t.elapsed(),
+    );
+    conn.close().await.unwrap();
+    bob.close().await;
+}
+
 async fn ping_server(server: Server) {
     let mut s = Session::login(server, false, &alice(&unique_resource("ping"))).await;
     for to in [Some(DOMAIN), None] {
@@ -1594,6 +1686,12 @@ macro_rules! interop_tokio_tests {
             #[ignore = "needs the servers of tests/interop/servers-up.sh"]
             async fn messages_both_ways() {
                 super::messages_both_ways($server).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs the servers of tests/interop/servers-up.sh"]
+            async fn stream_management_survives_cuts() {
+                super::stream_management_survives_cuts($server).await;
             }
 
             #[tokio::test]

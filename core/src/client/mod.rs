@@ -7,19 +7,24 @@
 //!
 //! Negotiation (stream header, STARTTLS, SASL, bind) lives in
 //! `negotiation.rs`, top to bottom in RFC order; what happens once the
-//! session is ready lives in `session.rs`.
+//! session is ready lives in `session.rs`; stream management (XEP-0198:
+//! acks, the unacked queue in the caller's buffer, resumption after
+//! [`Client::connection_lost`], the exported state) and client state
+//! indication (XEP-0352) in `sm.rs`.
 
 mod footprint;
 mod iq;
 mod negotiation;
 mod phase;
 mod session;
+mod sm;
 mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
+pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION};
 
 use crate::error::{StreamErrorCondition, XmlError};
-use crate::jid::Jid;
+use crate::jid::{Jid, JidBuf};
 use crate::stanza::{ErrorCondition, Iq, Message, Presence, Show, StanzaError};
 use crate::time::Instant;
 use crate::xml::{Element, Limits, StreamParser, WriteError, Writer};
@@ -238,6 +243,25 @@ pub enum ClientError {
     /// A value cannot be written as XML (a character XML 1.0 forbids) or
     /// an address is not a valid JID.
     InvalidInput(&'static str),
+    /// The unacked queue of stream management (XEP-0198) is full: an ack
+    /// was requested; poll, and retry once the server acknowledged.
+    /// Nothing was queued.
+    UnackedQueueFull {
+        /// Room the stanza needs.
+        needed: usize,
+    },
+    /// The server acknowledged `h` stanzas, more than the `sent` this
+    /// client sent (XEP-0198 §4 `<handled-count-too-high/>`; sent back as
+    /// `undefined-condition`).
+    HandledCountTooHigh {
+        /// The server's count.
+        h: u32,
+        /// The client's count.
+        sent: u32,
+    },
+    /// A resumable state given to [`Client::import_resumable`] is refused:
+    /// damaged, of another version or account, or larger than the queue.
+    InvalidResumeState(&'static str),
 }
 
 /// Longest host name kept from a `see-other-host` error.
@@ -247,10 +271,12 @@ impl ClientError {
     /// Who is at fault.
     pub fn fault(&self) -> Fault {
         match self {
-            ClientError::NotReady | ClientError::Closed | ClientError::InvalidInput(_) => {
-                Fault::Local
-            }
+            ClientError::NotReady
+            | ClientError::Closed
+            | ClientError::InvalidInput(_)
+            | ClientError::InvalidResumeState(_) => Fault::Local,
             ClientError::TransmitBufferFull { .. }
+            | ClientError::UnackedQueueFull { .. }
             | ClientError::TooLarge { .. }
             | ClientError::TooManyPendingIqs => Fault::Resource,
             ClientError::Timeout(_) | ClientError::ClosedByServer => Fault::Transport,
@@ -265,9 +291,11 @@ impl ClientError {
             self,
             ClientError::NotReady
                 | ClientError::TransmitBufferFull { .. }
+                | ClientError::UnackedQueueFull { .. }
                 | ClientError::TooLarge { .. }
                 | ClientError::TooManyPendingIqs
                 | ClientError::InvalidInput(_)
+                | ClientError::InvalidResumeState(_)
         )
     }
 }
@@ -309,6 +337,17 @@ impl fmt::Display for ClientError {
                 f.write_str("too many iq requests are waiting for answers")
             }
             ClientError::InvalidInput(what) => write!(f, "invalid input: {what}"),
+            ClientError::UnackedQueueFull { needed } => write!(
+                f,
+                "the unacked queue is full ({needed} bytes needed): wait for the server's ack"
+            ),
+            ClientError::HandledCountTooHigh { h, sent } => write!(
+                f,
+                "the server acknowledged {h} stanzas but {sent} were sent"
+            ),
+            ClientError::InvalidResumeState(what) => {
+                write!(f, "invalid resumable state: {what}")
+            }
         }
     }
 }
@@ -374,12 +413,38 @@ pub enum Event<'a> {
     RosterPush(Element<'a>),
     /// The stream is closed both ways: the session is over.
     Closed,
+    /// After [`Client::connection_lost`]: the session was resumed on the
+    /// new connection (XEP-0198 §5); nothing was lost, and the stanzas the
+    /// server had not handled are being sent again.
+    Resumed {
+        /// The full JID, the same as before.
+        jid: Jid<'a>,
+        /// How many stanzas go out again.
+        resent: u32,
+    },
+    /// After [`Client::connection_lost`] (or an imported state): the
+    /// session could not be resumed and a new one is bound. Presence and
+    /// anything that lived in the old session must be set up again.
+    Rebound {
+        /// The new full JID.
+        jid: Jid<'a>,
+        /// How many unacknowledged stanzas follow as [`Event::Unacked`]
+        /// ([`OnFailedResume::HandBack`]); with
+        /// [`OnFailedResume::Resend`], 0 and they are sent again.
+        unacked: u32,
+    },
+    /// A stanza of the lost session the server never acknowledged, handed
+    /// back (oldest first) as serialized XML: it may or may not have
+    /// reached its recipient.
+    Unacked(&'a [u8]),
 }
 
 /// Events that borrow nothing, queued until the next polls.
 #[derive(Debug, Clone)]
 enum Queued {
     Ready,
+    Resumed,
+    Rebound(u32),
     /// The serial of the iq request that timed out.
     IqTimeout(u32),
     Closed,
@@ -406,6 +471,8 @@ enum State {
     AwaitBind,
     /// Legacy session request sent.
     AwaitSession,
+    /// `<resume/>` sent (XEP-0198 §5).
+    AwaitResumed,
     /// Stanzas flow.
     Ready,
     /// Our `</stream:stream>` sent; waiting for the server's (RFC 6120
@@ -508,6 +575,11 @@ pub struct Client<'b, 'c, R> {
     failed: Option<ClientError>,
     /// Session requires the legacy session step.
     need_session: bool,
+    /// The full JID the server bound (RFC 6120 §7.6.1), once it has; kept
+    /// across a lost connection for resumption (XEP-0198 §5).
+    bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
+    /// Stream management (XEP-0198) and client state indication.
+    sm: sm::Sm<'b>,
 }
 
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
@@ -542,6 +614,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             queued: Deque::new(),
             failed: None,
             need_session: false,
+            bound: None,
+            sm: sm::Sm::new(),
         }
     }
 
@@ -549,7 +623,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// The bound full JID, once ready.
     pub fn jid(&self) -> Option<Jid<'_>> {
-        self.phase.bound()
+        self.bound.as_ref().map(|j| j.as_jid())
     }
 
     /// Whether stanzas can be sent.
@@ -642,7 +716,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         kind: crate::stanza::MessageType,
         body: &str,
     ) -> Result<IqId, ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         let id = self.next_id();
         let kind = kind.as_str();
         let to_s = to.as_str();
@@ -666,7 +740,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         &mut self,
         write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         self.queue_stanza(write)
     }
 
@@ -678,7 +752,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         status: Option<&str>,
         priority: i8,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         let mut prio = String::<4>::new();
         let _ = fmt::write(&mut prio, format_args!("{priority}"));
         self.queue_stanza(|w| {
@@ -709,7 +783,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         to: Jid<'_>,
         kind: crate::stanza::PresenceType,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         let to_s = to.as_str();
         self.queue_stanza(|w| {
             w.start_element("presence")?;
@@ -731,7 +805,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
         now: Instant,
     ) -> Result<IqId, ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         if !kind.is_request() {
             return Err(ClientError::InvalidInput(
                 "send_iq sends get or set; answer requests with reply_iq",
@@ -749,7 +823,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         self.queue_iq_result(to, id, payload)
     }
 
@@ -760,7 +834,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
-        self.ready()?;
+        self.ready_to_send()?;
         self.queue_iq_error(to, id, condition)
     }
 
@@ -825,20 +899,30 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        let was_ready = self.state == State::Ready;
         match self.state {
             State::Closing | State::Closed => return Ok(()),
             State::Ready => {
-                self.queue_unit(|b| {
-                    let mut w = Writer::new(b);
+                self.queue_stanza(|w| {
                     w.start_element("presence")?;
                     w.attr("type", "unavailable")?;
-                    w.end_element("presence")?;
-                    w.finish()
+                    w.end_element("presence")
                 })?;
             }
             _ => {}
         }
-        self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
+        if was_ready && self.sm.queues() {
+            // Stanzas still waiting for transmit room go out first; the
+            // stream management session ends with the stream (XEP-0198
+            // §5: a closed stream cannot be resumed).
+            self.sm.close_pending = true;
+            self.sm.forget_id();
+            // XEP-0198 §4: an <a/> right before a graceful close, so the
+            // server does not send again what was received.
+            self.sm.want_answer = self.sm.mode == sm::Mode::Active;
+        } else {
+            self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
+        }
         self.state = State::Closing;
         self.close_deadline = Some(now + self.config.close_timeout);
         Ok(())
@@ -851,6 +935,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// [`Output::Wait`] or [`Output::Closed`].
     pub fn poll(&mut self, now: Instant) -> Result<Output<'_>, ClientError> {
         self.tx.pop_sent();
+        self.pop_handed_out();
         // A failure may have queued our stream error and close: those go
         // out first, the error is returned once they are gone.
         macro_rules! attempt {
@@ -864,7 +949,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
         loop {
             // 1. Bytes to send, even after a failure (the stream error and
-            // close we queued go out first).
+            // close we queued go out first); stanzas of the unacked queue
+            // move into the transmit queue as it has room.
+            if self.failed.is_none() {
+                self.pump(now);
+            }
             if !self.tx.is_empty() {
                 self.last_tx = now;
                 return Ok(Output::Transmit(self.tx.front().unwrap_or_default()));
@@ -872,11 +961,33 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             if let Some(e) = &self.failed {
                 return Err(e.clone());
             }
-            // 2. Events that borrow nothing.
-            if let Some(q) = self.queued.pop_front() {
+            // 2. Events that borrow nothing; those of a session only while
+            // one is up (after a lost connection they wait for the next).
+            let up = matches!(self.state, State::Ready | State::Closing);
+            let session_event =
+                |q: &Queued| matches!(q, Queued::Ready | Queued::Resumed | Queued::Rebound(_));
+            let next = match self.queued.front() {
+                Some(q) if up || !session_event(q) => self.queued.pop_front(),
+                _ => None,
+            };
+            if let Some(q) = next {
                 return Ok(match q {
-                    Queued::Ready => match self.phase.bound() {
-                        Some(jid) => Output::Event(Event::Ready { jid }),
+                    Queued::Ready => match self.bound.as_ref() {
+                        Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
+                        None => Output::Wait(None),
+                    },
+                    Queued::Resumed => match self.bound.as_ref() {
+                        Some(j) => Output::Event(Event::Resumed {
+                            jid: j.as_jid(),
+                            resent: self.sm.resent,
+                        }),
+                        None => Output::Wait(None),
+                    },
+                    Queued::Rebound(unacked) => match self.bound.as_ref() {
+                        Some(j) => Output::Event(Event::Rebound {
+                            jid: j.as_jid(),
+                            unacked,
+                        }),
                         None => Output::Wait(None),
                     },
                     Queued::IqTimeout(serial) => Output::Event(Event::IqTimeout {
@@ -886,6 +997,13 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         self.state = State::Closed;
                         Output::Event(Event::Closed)
                     }
+                });
+            }
+            // 2b. Stanzas of a lost session handed back.
+            if self.sm.hand_back > 0 && !self.sm.queue.is_empty() {
+                return Ok(match self.next_hand_back() {
+                    Some(unit) => Output::Event(Event::Unacked(unit)),
+                    None => Output::Wait(None),
                 });
             }
             match self.state {
@@ -942,11 +1060,21 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         add(self.negotiation_deadline());
         if self.state == State::Ready {
             add(self.keepalive_deadline());
+            add(self.sm.request_deadline());
         }
         d
     }
 
     // -- internals -------------------------------------------------------
+
+    /// [`ready`](Self::ready), and room in the unacked queue beyond what
+    /// the core keeps for its own answers (XEP-0198: a ping the server
+    /// sends while the application has filled the queue is still
+    /// answered).
+    fn ready_to_send(&mut self) -> Result<(), ClientError> {
+        self.ready()?;
+        self.check_user_room()
+    }
 
     fn ready(&self) -> Result<(), ClientError> {
         if let Some(e) = &self.failed {
@@ -1010,6 +1138,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     )));
                 }
             }
+        }
+        if self.state == State::Ready && self.check_sm_timer(now) {
+            return Ok(true);
         }
         if self.state == State::Ready {
             if let Some(d) = self.keepalive_deadline() {
@@ -1106,7 +1237,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     ) -> Result<(), ClientError> {
         let limit = self.server_max_stanza.map(|l| l as usize);
         let mut too_large = None;
-        let r = self.queue_unit(|b| {
+        let unit = |b: &mut [u8]| {
             let mut w = Writer::new(b);
             write(&mut w)?;
             let n = w.finish()?;
@@ -1116,7 +1247,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 return Err(WriteError::Unbalanced);
             }
             Ok(n)
-        });
+        };
+        // With stream management, stanzas are counted and kept until
+        // acknowledged (XEP-0198 §4).
+        let session = matches!(self.state, State::Ready | State::Closing);
+        let r = if session && self.sm.queues() {
+            self.queue_unacked(unit)
+        } else {
+            self.queue_unit(unit)
+        };
         if let Some((size, limit)) = too_large {
             return Err(ClientError::TooLarge { size, limit });
         }
@@ -1130,8 +1269,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
         let ty = condition.default_type().as_str();
-        self.queue_unit(|b| {
-            let mut w = Writer::new(b);
+        self.queue_stanza(|w| {
             w.start_element("iq")?;
             w.attr("type", "error")?;
             if let Some(to) = to {
@@ -1144,8 +1282,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.ns(crate::stanza::NS_STANZAS)?;
             w.end_element(condition.as_str())?;
             w.end_element("error")?;
-            w.end_element("iq")?;
-            w.finish()
+            w.end_element("iq")
         })
     }
 

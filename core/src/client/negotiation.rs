@@ -147,6 +147,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             let _ = self.queue_unit(StreamHeaderBuilder::write_close);
             return Err(self.fail(ClientError::StreamError(condition)));
         }
+        if el.namespace() == ns::SM && self.authenticated {
+            return self.on_sm(now);
+        }
         match self.state {
             State::AwaitFeatures => self.on_features(now),
             State::AwaitProceed => {
@@ -208,6 +211,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if let Some(max) = offer.max_stanza {
             self.server_max_stanza = Some(max);
         }
+        self.sm.offered = f.stream_management();
+        self.sm.csi = f.client_state_indication();
 
         // 1. TLS (RFC 6120 §5.3.1): first, when the stream is not
         //    protected yet.
@@ -240,9 +245,13 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             }
             return self.start_sasl(&offer);
         }
-        // 3. Bind (RFC 6120 §7).
+        // 3. Resume the lost session (XEP-0198 §5), in place of binding;
+        //    or bind (RFC 6120 §7).
         if offer.bind {
             self.need_session = offer.session_required;
+            if self.try_resume(now)? {
+                return Ok(Step::Continue);
+            }
             return self.bind(now);
         }
         Err(self.protocol("no resource binding offered after authentication"))
@@ -479,10 +488,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     let _ = self.queue_unit(StreamHeaderBuilder::write_close);
                     return Err(self.fail(e));
                 }
-                self.phase = PhaseState::Authenticated {
-                    salted,
-                    bound: None,
-                };
+                self.phase = PhaseState::Authenticated { salted };
                 self.authenticated = true;
                 // RFC 6120 §6.4.6: restart the stream; bytes that already
                 // arrived belong to the new one.
@@ -528,7 +534,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// RFC 6120 §7.6.1: asks for the configured resource, or lets the
     /// server assign one.
-    fn bind(&mut self, now: Instant) -> Result<Step, ClientError> {
+    pub(super) fn bind(&mut self, now: Instant) -> Result<Step, ClientError> {
         let resource = self.config.jid.resource();
         let mut res_buf = [0u8; 1024];
         let resource = match resource {
@@ -591,7 +597,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if bound.as_jid().bare() != self.config.jid.bare() {
             return Err(self.fail(ClientError::Protocol("the server bound another account")));
         }
-        self.phase.set_bound(bound);
+        self.bound = Some(bound);
         if self.need_session {
             self.request(
                 None,
@@ -615,7 +621,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         self.state = State::Ready;
         self.last_rx = now;
         self.last_tx = now;
-        let _ = self.queued.push_back(Queued::Ready);
+        // XEP-0198 §3: enable right after binding. Without room for it the
+        // stream goes on without stream management.
+        let _ = self.enable_after_bind();
+        let event = self.ready_event();
+        let _ = self.queued.push_back(event);
     }
 }
 

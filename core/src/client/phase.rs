@@ -1,14 +1,12 @@
 //! State that only one phase of the session needs, kept in one place so
 //! the phases share its memory: the channel-binding data between TLS and
 //! SASL, the SASL exchange itself, then what the exchange left for the
-//! caller and the JID bound after it. No two of them are ever needed at
-//! once: the channel-binding data is copied into the SCRAM state when SASL
-//! starts (RFC 5802 §6), SASL runs once, and binding comes after it (RFC
-//! 6120 §7.1).
+//! caller. No two of them are ever needed at once: the channel-binding
+//! data is copied into the SCRAM state when SASL starts (RFC 5802 §6), and
+//! SASL runs once per stream. The bound JID is not here: a resumed session
+//! (XEP-0198 §5) keeps it while a new connection runs TLS and SASL again.
 
 use super::negotiation::SaslState;
-use super::MAX_BOUND_JID_LEN;
-use crate::jid::{Jid, JidBuf};
 use crate::sasl::scram::SaltedPassword;
 use heapless::Vec;
 
@@ -36,8 +34,6 @@ pub(crate) enum PhaseState<'c> {
         /// The SCRAM salted password computed in this login, for the
         /// caller to cache.
         salted: Option<SaltedPassword>,
-        /// The full JID the server bound (RFC 6120 §7.6.1), once it has.
-        bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
     },
 }
 
@@ -65,30 +61,8 @@ impl PhaseState<'_> {
     /// authenticated.
     pub(crate) fn salted_password(&self) -> Option<&SaltedPassword> {
         match self {
-            PhaseState::Authenticated { salted, .. } => salted.as_ref(),
+            PhaseState::Authenticated { salted } => salted.as_ref(),
             _ => None,
-        }
-    }
-
-    /// The bound full JID, once bound.
-    pub(crate) fn bound(&self) -> Option<Jid<'_>> {
-        match self {
-            PhaseState::Authenticated { bound, .. } => bound.as_ref().map(|j| j.as_jid()),
-            _ => None,
-        }
-    }
-
-    /// Records the bound full JID (after authentication, where binding
-    /// happens; anything else held here is over by then).
-    pub(crate) fn set_bound(&mut self, jid: JidBuf<MAX_BOUND_JID_LEN>) {
-        match self {
-            PhaseState::Authenticated { bound, .. } => *bound = Some(jid),
-            _ => {
-                *self = PhaseState::Authenticated {
-                    salted: None,
-                    bound: Some(jid),
-                }
-            }
         }
     }
 }

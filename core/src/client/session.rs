@@ -53,6 +53,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             // a receiver refuse it; ignoring it is kinder and safe).
             return Ok(Step::Continue);
         };
+        // XEP-0198 §4: every stanza received counts as handled.
+        self.sm.count_inbound();
         let iq = match stanza {
             Stanza::Message(_) if self.state == State::Ready || self.state == State::Closing => {
                 return Ok(Step::Element(Kind::Message));
@@ -82,7 +84,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     },
                     None => None,
                 };
-                let own = self.phase.bound().unwrap_or(self.config.jid);
+                let own = self.bound.as_ref().map_or(self.config.jid, |j| j.as_jid());
                 // RFC 6120 §8.1.2.1: only the addressee may answer; an
                 // answer with an unknown id or from anyone else is dropped.
                 let Some(pending) = self.iqs.take_answer(&self.id_prefix, id, from_jid, own) else {

@@ -100,6 +100,14 @@ impl<'b> TxQueue<'b> {
         self.buf.get(self.start..self.start + n)
     }
 
+    /// Forgets everything queued (the connection is gone).
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.units.clear();
+        self.handed_out = false;
+    }
+
     /// Whether nothing waits to be sent.
     pub(crate) fn is_empty(&self) -> bool {
         self.units.is_empty()

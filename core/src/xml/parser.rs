@@ -392,6 +392,13 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
         }
     }
 
+    /// Forgets everything, received bytes and a failure included: a new
+    /// connection starts (XEP-0198 §5 resumes on one).
+    pub fn reset(&mut self) {
+        let buf = core::mem::take(&mut self.buf);
+        *self = StreamParser::with_capacity(buf, self.limits);
+    }
+
     /// The stream error this parser failed with, if any.
     pub fn error(&self) -> Option<XmlError> {
         match self.phase {
