@@ -12,7 +12,7 @@
 mod iq;
 mod negotiation;
 mod session;
-mod tx;
+pub(crate) mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
 
@@ -1136,7 +1136,6 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
-        let ty = condition.default_type().as_str();
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element("iq")?;
@@ -1145,12 +1144,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 w.attr("to", to)?;
             }
             w.attr("id", id)?;
-            w.start_element("error")?;
-            w.attr("type", ty)?;
-            w.start_element(condition.as_str())?;
-            w.ns(crate::stanza::NS_STANZAS)?;
-            w.end_element(condition.as_str())?;
-            w.end_element("error")?;
+            crate::stanza::error::write_error(&mut w, condition)?;
             w.end_element("iq")?;
             w.finish()
         })
