@@ -802,6 +802,30 @@ fn sasl_failures_are_counted_then_the_stream_closes() {
 }
 
 #[test]
+fn a_line_break_before_the_restarted_header_is_fine() {
+    // As go-xmpp writes it: each element ends with a line break, and the
+    // new stream after SASL starts with the XML declaration.
+    let input = format!(
+        "{OPEN}\n<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGJvYgBib2ItcGFzcw==</auth>\n{OPEN}\n\
+         <iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>\n"
+    );
+    let (out, seen) = scripted_both(plaintext, &input);
+    assert!(out.contains("<jid>bob@example.com/"), "{out}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+#[test]
+fn starttls_followed_by_a_line_break_proceeds() {
+    let input = format!("{OPEN}<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n");
+    let (out, seen) = scripted(server::Config::new("example.com"), &input, usize::MAX);
+    assert!(
+        out.ends_with("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+        "{out}"
+    );
+    assert!(seen.is_empty());
+}
+
+#[test]
 fn starttls_with_data_behind_it_is_refused() {
     let input = format!("{OPEN}<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><message/>");
     let (out, seen) = scripted(server::Config::new("example.com"), &input, usize::MAX);

@@ -226,6 +226,10 @@ pub struct StreamParser<'b> {
     scope: StreamScope,
     /// `<stream:stream/>`: the close is reported after the open.
     close_pending: bool,
+    /// The stream was restarted: whitespace before the new header belongs
+    /// to the old stream (between its elements), so an XML declaration
+    /// after it still opens the new one.
+    restarted: bool,
 }
 
 impl<'b> StreamParser<'b> {
@@ -266,6 +270,7 @@ impl<'b> StreamParser<'b> {
             decls: Vec::new(),
             scope: StreamScope::new(),
             close_pending: false,
+            restarted: false,
         }
     }
 
@@ -334,6 +339,7 @@ impl<'b> StreamParser<'b> {
         self.decls.clear();
         self.scope = StreamScope::new();
         self.close_pending = false;
+        self.restarted = true;
         self.scan = self.pos;
         self.quote = NO_QUOTE_TRACKING;
     }
@@ -571,7 +577,7 @@ impl<'b> StreamParser<'b> {
         self.start = self.pos;
         self.scan = self.pos;
         if let Phase::Prolog { fresh: true } = self.phase {
-            if n > 0 {
+            if n > 0 && !self.restarted {
                 self.phase = Phase::Prolog { fresh: false };
             }
         }

@@ -169,6 +169,11 @@ pub enum Command {
         /// Writes the certificate in use (PEM) here, for clients to trust.
         #[arg(long, value_name = "PATH")]
         write_cert: Option<PathBuf>,
+        /// The SASL mechanisms to offer, comma-separated, strongest first
+        /// (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN).
+        #[arg(long, value_delimiter = ',', value_parser = parse_mechanism,
+              default_value = "SCRAM-SHA-256,SCRAM-SHA-1,PLAIN")]
+        mechanisms: Vec<picoxmpp::sasl::Mechanism>,
     },
     /// Adds or replaces an account in the accounts file of `serve`:
     /// SCRAM stored keys (SHA-1, SHA-256), never the password; the
@@ -251,6 +256,16 @@ fn parse_jid(s: &str) -> Result<String, String> {
     picoxmpp::jid::Jid::parse(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("not a JID ({e:?}): expected user@domain or user@domain/resource"))
+}
+
+fn parse_mechanism(s: &str) -> Result<picoxmpp::sasl::Mechanism, String> {
+    use picoxmpp::sasl::Mechanism;
+    match Mechanism::from_name(s) {
+        Some(m @ (Mechanism::ScramSha256 | Mechanism::ScramSha1 | Mechanism::Plain)) => Ok(m),
+        _ => Err(format!(
+            "{s:?}: the server offers SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN"
+        )),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {

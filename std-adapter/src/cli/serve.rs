@@ -16,6 +16,7 @@ pub(super) fn serve(cli: &Cli) -> Result<(), Failure> {
         cert,
         key,
         write_cert,
+        mechanisms,
     } = &cli.command
     else {
         return Ok(());
@@ -44,6 +45,7 @@ pub(super) fn serve(cli: &Cli) -> Result<(), Failure> {
     }
     let mut config = ServeConfig::new(domain, store, tls);
     config.log = cli.verbose;
+    config.mechanisms = mechanisms.clone();
     let running = config
         .bind(listen.as_str())
         .map_err(|e| Failure::exit(EXIT_CONNECTION, format!("cannot listen on {listen}: {e}")))?;

@@ -129,6 +129,9 @@ pub struct ServeConfig {
     pub tls: TlsIdentity,
     /// Per-connection bounds.
     pub limits: Limits,
+    /// The SASL mechanisms offered, strongest first (SCRAM-SHA-256,
+    /// SCRAM-SHA-1, PLAIN by default; PLAIN only after STARTTLS).
+    pub mechanisms: Vec<picoxmpp::sasl::Mechanism>,
     /// Logs sessions on standard error.
     pub log: bool,
 }
@@ -141,6 +144,7 @@ impl ServeConfig {
             accounts,
             tls,
             limits: Limits::default(),
+            mechanisms: picoxmpp::server::DEFAULT_MECHANISMS.to_vec(),
             log: false,
         }
     }
@@ -164,6 +168,7 @@ impl ServeConfig {
             accounts,
             tls: Arc::new(tls),
             limits: self.limits,
+            mechanisms: self.mechanisms,
             log: self.log,
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -190,6 +195,7 @@ pub(crate) struct Shared {
     pub(crate) router: Arc<Router>,
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) limits: Limits,
+    pub(crate) mechanisms: Vec<picoxmpp::sasl::Mechanism>,
     pub(crate) log: bool,
 }
 

@@ -83,11 +83,7 @@ pub(crate) fn run(shared: Arc<Shared>, tcp: TcpStream, id: u64) {
     let mut rx_buf = vec![0u8; shared.limits.stanza];
     let mut tx_buf = vec![0u8; shared.limits.stanza + 1024];
     let mut config = picoxmpp::server::Config::new(&shared.domain);
-    config.mechanisms = &[
-        picoxmpp::sasl::Mechanism::ScramSha256,
-        picoxmpp::sasl::Mechanism::ScramSha1,
-        picoxmpp::sasl::Mechanism::Plain,
-    ];
+    config.mechanisms = &shared.mechanisms;
     let core = Server::new(config, &mut rx_buf, &mut tx_buf, rand_core::OsRng, accounts);
     let mut s = Session {
         core,
