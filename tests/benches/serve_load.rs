@@ -115,7 +115,7 @@ fn client(
     ready?;
     let to = Jid::parse(&to).unwrap();
     let received = std::cell::Cell::new(0);
-    let mut count = |e: Event<'_>| match e {
+    let count = |e: Event<'_>| match e {
         Event::Message(m) if m.element().attr("type").is_some_and(|t| t == "error") => {
             totals.bounced.fetch_add(1, Ordering::Relaxed);
         }
@@ -133,7 +133,7 @@ fn client(
                 Err(ClientError::TransmitBufferFull { .. }) => {
                     // Write what is queued (and take what came meanwhile).
                     while let Next::Event(()) = conn
-                        .next_event_until(Instant::now(), &mut count)
+                        .next_event_until(Instant::now(), count)
                         .map_err(|e| format!("{jid}: {e}"))?
                     {}
                 }
@@ -143,7 +143,7 @@ fn client(
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     while received.get() < messages {
-        match conn.next_event_until(deadline, &mut count) {
+        match conn.next_event_until(deadline, count) {
             Ok(Next::Event(())) => {}
             Ok(Next::Timeout) => {
                 return Err(format!("{jid}: {} of {messages} arrived", received.get()))
