@@ -837,6 +837,41 @@ fn starttls_with_data_behind_it_is_refused() {
 }
 
 #[test]
+fn plaintext_taken_before_the_handshake_is_refused() {
+    let mut p = Pair::new(
+        client_config("alice@example.com", "x"),
+        server::Config::new("example.com"),
+        Store::default(),
+        usize::MAX,
+    );
+    p.client_done = true;
+    p.c2s = format!("{OPEN}<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").into_bytes();
+    p.run();
+    assert!(p.server_tls, "{}", p.server_wrote);
+    // In the clear, after <proceed/>, before the handshake is done.
+    let injected = format!("{OPEN}<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGJvYgBib2ItcGFzcw==</auth>");
+    assert_eq!(
+        p.server.handle_input(injected.as_bytes(), p.now),
+        injected.len()
+    );
+    p.server.tls_established();
+    p.server_tls = false;
+    p.run();
+    assert!(
+        p.server_wrote.ends_with(&stream_error("policy-violation")),
+        "{}",
+        p.server_wrote
+    );
+    assert!(!p.server_wrote.contains("<success"));
+    assert_eq!(
+        p.take(),
+        vec![Seen::ServerClosed(CloseReason::ErrorSent(
+            StreamErrorCondition::PolicyViolation
+        ))]
+    );
+}
+
+#[test]
 fn negotiation_timeout_is_connection_timeout() {
     let mut p = Pair::new(
         client_config("alice@example.com", "x"),

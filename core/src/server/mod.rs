@@ -459,10 +459,17 @@ where
     pub fn tls_established(&mut self) {
         self.tls = true;
         if self.state == State::AwaitTls {
+            // Bytes taken before the handshake finished came in the clear
+            // after `<proceed/>`: injected ahead of TLS (RFC 6120
+            // §5.4.3.3), never part of the protected stream.
+            let injected = self.parser.buffered() > 0;
             // RFC 6120 §5.4.3.3: a fresh stream over the TLS layer.
             self.parser.restart();
             self.header_sent = false;
             self.state = State::AwaitHeader;
+            if injected {
+                self.stream_error(StreamErrorCondition::PolicyViolation);
+            }
         }
     }
 

@@ -223,6 +223,12 @@ impl Session<'_> {
                     continue;
                 }
                 Output::StartTls => {
+                    if !self.pending.is_empty() {
+                        // Plaintext behind `<starttls/>` that the core has
+                        // not even taken yet: injected ahead of TLS (RFC
+                        // 6120 §5.4.3.3); drop the connection.
+                        return Ok(None);
+                    }
                     self.tls = Some(
                         ServerConnection::new(self.tls_config.clone()).map_err(io::Error::other)?,
                     );
