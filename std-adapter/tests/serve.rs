@@ -422,3 +422,96 @@ fn the_demo_command_runs_against_the_built_in_server() {
     let code = picoxmpp_std::cli::main_from(["picoxmpp", "demo"]);
     assert_eq!(code, std::process::ExitCode::from(0));
 }
+
+/// The commands themselves: `adduser` writes the accounts file, `serve`
+/// serves it (its certificate written for the clients), `send` reaches a
+/// client through it.
+#[test]
+fn adduser_serve_and_send_with_the_command() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_picoxmpp");
+    let dir = std::env::temp_dir().join(format!("picoxmpp-serve-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let accounts = dir.join("accounts.txt");
+    let cert = dir.join("cert.pem");
+    for user in ["alice", "bob"] {
+        let status = Command::new(bin)
+            .args(["adduser", "--accounts"])
+            .arg(&accounts)
+            .arg(user)
+            .env("PICOXMPP_PASSWORD", format!("{user}-pass"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let text = std::fs::read_to_string(&accounts).unwrap();
+    assert!(
+        text.contains("alice sha1:4096:") && !text.contains("alice-pass"),
+        "{text}"
+    );
+
+    let mut serve = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--accounts"])
+        .arg(&accounts)
+        .arg("--write-cert")
+        .arg(&cert)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split(" on ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    assert!(
+        line.contains("for production use Prosody or ejabberd"),
+        "{line}"
+    );
+
+    let tls = TlsSettings::new()
+        .without_public_roots()
+        .add_ca_file(&cert)
+        .unwrap();
+    let mut b = Buffers::new();
+    let mut config = Config::new(jid("bob@localhost/desk"), "bob-pass");
+    config.keepalive = Keepalive::Off;
+    let mut bob = Connection::connect(addr.as_str(), &mut b.rx, &mut b.tx, config, &tls).unwrap();
+    while bob
+        .next_event(|e| matches!(e, Event::Ready { .. }))
+        .unwrap()
+        != Some(true)
+    {}
+
+    let sent = Command::new(bin)
+        .args(["--server", &addr, "--ca-file"])
+        .arg(&cert)
+        .args([
+            "--jid",
+            "alice@localhost/cli",
+            "send",
+            "bob@localhost/desk",
+            "via serve",
+        ])
+        .env("PICOXMPP_PASSWORD", "alice-pass")
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    let seen = until(&mut bob, |s| matches!(s, Seen::Message { .. }));
+    assert_eq!(
+        seen.last(),
+        Some(&Seen::Message {
+            from: "alice@localhost/cli".into(),
+            body: "via serve".into()
+        })
+    );
+    bob.close().unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
