@@ -12,8 +12,12 @@ use picoxmpp_std::{Connection, Error, Next, TlsSettings};
 use std::time::{Duration, Instant};
 
 fn start(limits: Limits) -> (Running, TlsSettings) {
+    start_with(&["alice", "bob", "carol"], limits)
+}
+
+fn start_with(users: &[&str], limits: Limits) -> (Running, TlsSettings) {
     let mut accounts = AccountStore::new();
-    for user in ["alice", "bob", "carol"] {
+    for user in users {
         accounts.add(user, &format!("{user}-pass"), 4096).unwrap();
     }
     let identity = TlsIdentity::self_signed("localhost").unwrap();
@@ -514,4 +518,46 @@ fn adduser_serve_and_send_with_the_command() {
     let _ = serve.kill();
     let _ = serve.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// More stanzas for one session at once than its transmit queue holds
+/// units (16): the subscription requests that waited for its initial
+/// presence all arrive.
+#[test]
+fn many_waiting_requests_all_arrive() {
+    let fans: Vec<String> = (0..20).map(|i| format!("fan{i}")).collect();
+    let mut users: Vec<&str> = fans.iter().map(String::as_str).collect();
+    users.push("alice");
+    let (server, tls) = start_with(&users, Limits::default());
+    for fan in &fans {
+        let mut b = Buffers::new();
+        let jid = format!("{fan}@localhost/x");
+        let pw = format!("{fan}-pass");
+        let mut c = connect(&server, &tls, &jid, &pw, &mut b).unwrap();
+        c.client()
+            .send_presence_to(
+                Jid::parse("alice@localhost").unwrap(),
+                PresenceType::Subscribe,
+            )
+            .unwrap();
+        c.close().unwrap();
+    }
+    let mut b = Buffers::new();
+    let mut alice = connect(&server, &tls, "alice@localhost/phone", "alice-pass", &mut b).unwrap();
+    alice.client().set_presence(None, None, 0).unwrap();
+    let mut requests = 0;
+    let seen = until(&mut alice, |s| {
+        if matches!(
+            s,
+            Seen::Presence {
+                kind: Some(PresenceType::Subscribe),
+                ..
+            }
+        ) {
+            requests += 1;
+        }
+        requests == fans.len()
+    });
+    assert_eq!(requests, fans.len(), "{seen:?}");
+    alice.close().unwrap();
 }

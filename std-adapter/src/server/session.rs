@@ -163,11 +163,7 @@ impl Session<'_> {
             let r = match input {
                 Input::Bytes(b) => self.received(&b),
                 Input::Eof => return,
-                Input::Deliver(stanza) => {
-                    // Refused when not bound or closing: nothing to do.
-                    let _ = self.core.deliver(&stanza);
-                    Ok(())
-                }
+                Input::Deliver(stanza) => self.deliver(&stanza),
                 Input::Kick(condition) => {
                     self.core.close_with_error(condition);
                     Ok(())
@@ -268,9 +264,7 @@ impl Session<'_> {
             };
             for a in actions {
                 match a {
-                    Action::ToSelf(bytes) => {
-                        let _ = self.core.deliver(&bytes);
-                    }
+                    Action::ToSelf(bytes) => self.deliver(&bytes)?,
                     Action::Bounce(condition) => {
                         let _ = self.core.bounce(condition);
                     }
@@ -286,6 +280,29 @@ impl Session<'_> {
                     // The core takes nothing while it waits for TLS.
                     return Ok(Some(deadline));
                 }
+            }
+        }
+    }
+
+    /// Queues a stanza for this client, writing out what is queued first
+    /// when the transmit queue is full. Refused only when the session is
+    /// not bound or is closing, when there is nobody to give it to.
+    fn deliver(&mut self, stanza: &[u8]) -> io::Result<()> {
+        loop {
+            match self.core.deliver(stanza) {
+                Err(picoxmpp::server::ServerError::TransmitBufferFull { .. }) => {
+                    // A full queue is not empty, so the core hands out a
+                    // unit first.
+                    let now = self.now();
+                    match self.core.poll(now) {
+                        Output::Transmit(unit) => {
+                            let unit = unit.to_vec();
+                            self.write(&unit)?;
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+                _ => return Ok(()),
             }
         }
     }
