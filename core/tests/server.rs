@@ -692,7 +692,7 @@ fn legacy_session_and_bind_after_plain() {
         "{out}"
     );
     assert!(out.contains(
-        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>\
          <session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"
     ));
     assert!(out.contains("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@example.com/r</jid></bind></iq>"));
@@ -913,4 +913,53 @@ fn client_stream_error_ends_the_session() {
             StreamErrorCondition::Reset
         ))]
     );
+}
+
+#[test]
+fn stream_management_counts_and_acknowledges() {
+    let sm = |x: &str| x.replace("SM", "xmlns='urn:xmpp:sm:3'");
+    let bound = format!(
+        "{OPEN}<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGJvYgBib2ItcGFzcw==</auth>\
+         {OPEN}{}<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+        sm("<enable SM/>")
+    );
+    // Before binding: refused (XEP-0198 §3); after: enabled, counted.
+    let input = format!(
+        "{bound}{}<message to='alice@example.com'/><iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>\
+         {}<presence/>{}{}{}",
+        sm("<enable SM/>"),
+        sm("<r SM/>"),
+        sm("<r SM/>"),
+        // One stanza (the ping's answer) went out: h=1 is fine, h=2 is not.
+        sm("<a SM h='1'/>"),
+        sm("<a SM h='2'/>"),
+    );
+    let (out, seen) = scripted_both(plaintext, &input);
+    let expected = [
+        "<failed xmlns='urn:xmpp:sm:3'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>",
+        "<enabled xmlns='urn:xmpp:sm:3'/>",
+        "<iq type='result' id='p'/>",
+        "<a xmlns='urn:xmpp:sm:3' h='2'/>",
+        "<a xmlns='urn:xmpp:sm:3' h='3'/>",
+    ];
+    let mut at = 0;
+    for e in expected {
+        let i = out[at..]
+            .find(e)
+            .unwrap_or_else(|| panic!("{e} not after {at} in {out}"));
+        at += i + e.len();
+    }
+    assert!(out.ends_with(&stream_error("undefined-condition")), "{out}");
+    assert_eq!(
+        seen.last(),
+        Some(&Seen::ServerClosed(CloseReason::ErrorSent(
+            StreamErrorCondition::UndefinedCondition
+        )))
+    );
+    // Resumption is not offered.
+    let (out, _) = scripted_both(
+        plaintext,
+        &format!("{bound}{}", sm("<resume SM h='0' previd='x'/>")),
+    );
+    assert!(out.ends_with("<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"), "{out}");
 }

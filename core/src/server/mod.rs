@@ -16,8 +16,10 @@
 
 mod negotiation;
 mod session;
+mod sm;
 
 pub use session::Inbound;
+pub use sm::SmCounters;
 
 use crate::client::tx::{QueueError, TxQueue};
 use crate::error::StreamErrorCondition;
@@ -72,6 +74,9 @@ pub struct Config<'c> {
     /// How many failed SASL attempts a stream may make before it is closed
     /// (RFC 6120 §6.4.5: a configurable number, between 2 and 5).
     pub max_auth_failures: u8,
+    /// Whether to offer stream management (XEP-0198) after binding:
+    /// acknowledgements, without resumption.
+    pub stream_management: bool,
     /// `xml:lang` of the stream (RFC 6120 §4.7.4).
     pub lang: &'c str,
     /// How long the whole negotiation may take, from the first poll to
@@ -83,7 +88,8 @@ pub struct Config<'c> {
 
 impl<'c> Config<'c> {
     /// Defaults for `domain`: STARTTLS required, SCRAM-SHA-256, SCRAM-SHA-1
-    /// and PLAIN (over TLS), 3 failed attempts, 30 s negotiation, 5 s close.
+    /// and PLAIN (over TLS), 3 failed attempts, stream management offered,
+    /// 30 s negotiation, 5 s close.
     pub fn new(domain: &'c str) -> Self {
         Config {
             domain,
@@ -92,6 +98,7 @@ impl<'c> Config<'c> {
             allow_plain_without_tls: false,
             legacy_session: false,
             max_auth_failures: 3,
+            stream_management: true,
             lang: "en",
             negotiation_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
@@ -351,6 +358,8 @@ pub struct Server<'b, 'c, R, A> {
     authenticated: bool,
     auth_failures: u8,
     bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
+    /// XEP-0198 counters, once the client enabled stream management.
+    sm: Option<SmCounters>,
     started: Option<Instant>,
     close_deadline: Option<Instant>,
     queued: Deque<Queued, 4>,
@@ -390,6 +399,7 @@ where
             authenticated: false,
             auth_failures: 0,
             bound: None,
+            sm: None,
             started: None,
             close_deadline: None,
             queued: Deque::new(),
@@ -422,6 +432,11 @@ where
     /// Failed SASL attempts on this connection, for throttling.
     pub fn auth_failures(&self) -> u8 {
         self.auth_failures
+    }
+
+    /// The XEP-0198 counters, once the client enabled stream management.
+    pub fn stream_management(&self) -> Option<SmCounters> {
+        self.sm
     }
 
     /// The id of the current stream (RFC 6120 §4.7.3).
@@ -489,7 +504,9 @@ where
                 needed: stanza.len(),
             }
             .into()),
-        })
+        })?;
+        self.sm_sent();
+        Ok(())
     }
 
     /// Queues a stanza the caller writes (a roster result, a presence
@@ -503,7 +520,9 @@ where
             let mut w = Writer::new(b);
             write(&mut w)?;
             w.finish()
-        })
+        })?;
+        self.sm_sent();
+        Ok(())
     }
 
     /// Answers the stanza of the last [`Event::Stanza`] with a stanza error

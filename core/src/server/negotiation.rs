@@ -116,6 +116,7 @@ where
         let required = self.config.tls == TlsMode::Required;
         let bind = self.authenticated;
         let session = bind && self.config.legacy_session;
+        let sm = bind && self.config.stream_management;
         let mut offered = [Mechanism::Plain; 8];
         let mut n = 0;
         for &m in self.config.mechanisms {
@@ -151,6 +152,12 @@ where
                 w.start_element("bind")?;
                 w.ns(ns::BIND)?;
                 w.end_element("bind")?;
+            }
+            if sm {
+                // XEP-0198 §2: offered with bind, enabled after it.
+                w.start_element("sm")?;
+                w.ns(ns::SM)?;
+                w.end_element("sm")?;
             }
             if session {
                 // RFC 6121 Appendix E: `<optional/>` tells new clients to
@@ -198,6 +205,8 @@ where
                 self.sasl_failure(SaslFailure::Aborted);
                 Step::Continue
             }
+            // XEP-0198 §3: only once bound.
+            (State::Negotiating, ns::SM) if self.authenticated => self.on_sm(false),
             (State::Negotiating, "jabber:client") if name == "iq" && self.authenticated => {
                 self.on_bind()
             }
@@ -601,8 +610,9 @@ where
             w.end_element("iq")?;
             w.finish()
         });
-        if sent.is_err() {
-            self.stream_error(StreamErrorCondition::ResourceConstraint);
+        match sent {
+            Ok(()) => self.sm_sent(),
+            Err(_) => self.stream_error(StreamErrorCondition::ResourceConstraint),
         }
     }
 }

@@ -132,11 +132,18 @@ where
         let Some(el) = self.parser.current() else {
             return Step::Continue;
         };
+        if el.namespace() == ns::SM {
+            return self.on_sm(true);
+        }
         if el.namespace() != "jabber:client" || !matches!(el.name(), "message" | "presence" | "iq")
         {
-            // RFC 6120 §4.9.3.24 (stream management is not offered).
+            // RFC 6120 §4.9.3.24.
             self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
             return Step::Continue;
+        }
+        // XEP-0198 §4: every stanza received counts as handled.
+        if let Some(c) = &mut self.sm {
+            c.inbound = c.inbound.wrapping_add(1);
         }
         let Some(bound) = self.bound.as_ref() else {
             self.stream_error(StreamErrorCondition::NotAuthorized);
@@ -238,8 +245,9 @@ where
                     w.end_element("iq")?;
                     w.finish()
                 });
-                if r.is_err() {
-                    self.stream_error(StreamErrorCondition::ResourceConstraint);
+                match r {
+                    Ok(()) => self.sm_sent(),
+                    Err(_) => self.stream_error(StreamErrorCondition::ResourceConstraint),
                 }
             }
         }
@@ -297,6 +305,8 @@ where
                 w.end_element(name)?;
                 w.finish()
             })
-            .map_err(|e| super::queue_error(e, capacity))
+            .map_err(|e| super::queue_error(e, capacity))?;
+        self.sm_sent();
+        Ok(())
     }
 }
