@@ -126,6 +126,11 @@ struct Pair {
     seen: Vec<Seen>,
     /// Everything the server wrote.
     server_wrote: String,
+    /// `tls-exporter` data each side gets at the handshake.
+    client_exporter: Option<&'static [u8]>,
+    server_exporter: Option<&'static [u8]>,
+    /// What an attacker on the wire does to the server's units.
+    tamper: fn(&str) -> String,
 }
 
 fn client_config(jid: &'static str, password: &'static str) -> client::Config<'static> {
@@ -154,6 +159,9 @@ impl Pair {
             server_done: false,
             seen: Vec::new(),
             server_wrote: String::new(),
+            client_exporter: None,
+            server_exporter: None,
+            tamper: |u| u.to_string(),
         }
     }
 
@@ -189,8 +197,9 @@ impl Pair {
         while !self.server_done {
             match self.server.poll(self.now) {
                 server::Output::Transmit(b) => {
-                    self.server_wrote.push_str(std::str::from_utf8(b).unwrap());
-                    self.s2c.extend_from_slice(b)
+                    let unit = std::str::from_utf8(b).unwrap();
+                    self.server_wrote.push_str(unit);
+                    self.s2c.extend_from_slice((self.tamper)(unit).as_bytes())
                 }
                 server::Output::StartTls => self.server_tls = true,
                 server::Output::Event(e) => {
@@ -247,8 +256,14 @@ impl Pair {
             // The handshake, once both sides are at it and nothing else is
             // in flight.
             if self.client_tls && self.server_tls && self.c2s.is_empty() && self.s2c.is_empty() {
-                self.client.tls_established(TlsBinding::None);
+                self.client.tls_established(match self.client_exporter {
+                    Some(e) => TlsBinding::Exporter(e),
+                    None => TlsBinding::None,
+                });
                 self.server.tls_established();
+                if let Some(e) = self.server_exporter {
+                    self.server.tls_exporter(e);
+                }
                 self.client_tls = false;
                 self.server_tls = false;
                 progress = true;
@@ -962,4 +977,61 @@ fn stream_management_counts_and_acknowledges() {
         &format!("{bound}{}", sm("<resume SM h='0' previd='x'/>")),
     );
     assert!(out.ends_with("<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"), "{out}");
+}
+
+/// SCRAM-*-PLUS with `tls-exporter` (RFC 5802 §6, RFC 9266): both sides
+/// bound to the same TLS channel log in; different channels (a man in
+/// the middle) fail; -PLUS stripped from the offer is detected (`y`).
+#[test]
+fn scram_plus_with_tls_exporter() {
+    let plus = if cfg!(feature = "scram-sha256") {
+        Mechanism::ScramSha256Plus
+    } else {
+        Mechanism::ScramSha1Plus
+    };
+    let run = |client: &'static [u8], server: &'static [u8], tamper: fn(&str) -> String, chunk| {
+        let mut p = Pair::new(
+            client_config("alice@example.com/phone", "alice-pass"),
+            server::Config::new("example.com"),
+            Store::default(),
+            chunk,
+        );
+        p.client_exporter = Some(client);
+        p.server_exporter = Some(server);
+        p.tamper = tamper;
+        p.run();
+        (p.take(), p.server_wrote)
+    };
+    let same = both_ways(|chunk| run(&[7; 32], &[7; 32], |u| u.to_string(), chunk).0);
+    assert_eq!(same[0], Seen::Authenticated("alice".into(), plus));
+    assert_eq!(ready_jid(&same), "alice@example.com/phone");
+    let (_, wrote) = run(&[7; 32], &[7; 32], |u| u.to_string(), usize::MAX);
+    assert!(wrote.contains(
+        "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>"
+    ), "{wrote}");
+
+    // Another channel on each side: the proof does not verify.
+    let (seen, _) = run(&[7; 32], &[8; 32], |u| u.to_string(), usize::MAX);
+    assert_eq!(
+        seen[0],
+        Seen::AuthFailed(SaslFailure::NotAuthorized, 1),
+        "{seen:?}"
+    );
+
+    // -PLUS removed from the offer on the way: the client says `y`, the
+    // server knows it offered -PLUS.
+    let strip = |u: &str| {
+        u.replace("<mechanism>SCRAM-SHA-256-PLUS</mechanism>", "")
+            .replace("<mechanism>SCRAM-SHA-1-PLUS</mechanism>", "")
+            .replace(
+                "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>",
+                "",
+            )
+    };
+    let (seen, _) = run(&[7; 32], &[7; 32], strip, usize::MAX);
+    assert_eq!(
+        seen[0],
+        Seen::AuthFailed(SaslFailure::NotAuthorized, 1),
+        "{seen:?}"
+    );
 }

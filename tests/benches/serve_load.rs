@@ -229,7 +229,7 @@ fn main() {
     let failed = totals.failed.load(Ordering::Relaxed);
     let expected = clients * messages;
     println!(
-        "serve_load: all {clients} logged in (STARTTLS, SCRAM-SHA-256, bind) in {:.2} s",
+        "serve_load: all {clients} logged in (STARTTLS, SCRAM-SHA-256-PLUS, bind) in {:.2} s",
         logged_in.as_secs_f64()
     );
     println!(

@@ -18,9 +18,9 @@
 //! | [`client_final`](ScramServer::client_final) | client-final-message, from `<response/>` | server-final-message, for `<success/>` |
 //!
 //! Every failure is the RFC 6120 §6.5 condition to send in `<failure/>`.
-//! Channel binding (-PLUS) is not offered by this server, so a client flag
-//! `p` is refused and `y` accepted (RFC 5802 §6: `y` means "I could bind,
-//! but the server did not offer it", which is true here).
+//! Channel binding (-PLUS, RFC 5802 §6) is `tls-exporter` (RFC 9266) only,
+//! set with [`ScramServer::with_channel_binding`]; without it a flag `p` is
+//! refused, and `y` is refused when -PLUS was offered (a downgrade).
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
@@ -210,9 +210,22 @@ impl StoredKeys {
     }
 }
 
+/// The GS2 channel-binding flag of a client-first-message (RFC 5802 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gs2Flag<'m> {
+    /// `n`: the client cannot bind.
+    NotSupported,
+    /// `y`: the client could bind, but thinks the server cannot.
+    NotOffered,
+    /// `p=`: bound to this channel-binding type.
+    Bound(&'m [u8]),
+}
+
 /// What a client-first-message says (RFC 5802 §7), checked.
 #[derive(Debug, Clone)]
 pub struct ClientFirst<'m> {
+    /// The channel-binding flag.
+    pub cbind: Gs2Flag<'m>,
     /// The GS2 header, `n,,` or `y,,` with an optional `a=` authzid.
     pub gs2_header: &'m [u8],
     /// The authorization identity, still SCRAM-encoded (`=2C`, `=3D`).
@@ -233,20 +246,21 @@ pub struct ClientFirst<'m> {
 /// client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
 /// ```
 ///
-/// A `p=` flag (channel binding, not offered here) or an `m=` mandatory
-/// extension (RFC 5802 §5.1) is refused.
+/// An `m=` mandatory extension (RFC 5802 §5.1) is refused; whether the
+/// channel-binding flag fits the mechanism is for
+/// [`ScramServer::server_first`] to say.
 pub fn parse_client_first(msg: &[u8]) -> Result<ClientFirst<'_>, SaslFailure> {
     let malformed = SaslFailure::MalformedRequest;
     let mut parts = msg.splitn(3, |&b| b == b',');
     let flag = parts.next().ok_or(malformed)?;
     let authzid = parts.next().ok_or(malformed)?;
     let bare = parts.next().ok_or(malformed)?;
-    match flag {
-        b"n" | b"y" => {}
-        // RFC 5802 §6: -PLUS was not offered, so binding is not possible.
-        _ if flag.starts_with(b"p=") => return Err(SaslFailure::MalformedRequest),
+    let cbind = match flag {
+        b"n" => Gs2Flag::NotSupported,
+        b"y" => Gs2Flag::NotOffered,
+        [b'p', b'=', name @ ..] if !name.is_empty() => Gs2Flag::Bound(name),
         _ => return Err(malformed),
-    }
+    };
     let authzid = match authzid {
         [] => None,
         [b'a', b'=', rest @ ..] if !rest.is_empty() => Some(rest),
@@ -279,6 +293,7 @@ pub fn parse_client_first(msg: &[u8]) -> Result<ClientFirst<'_>, SaslFailure> {
         return Err(malformed);
     }
     Ok(ClientFirst {
+        cbind,
         gs2_header,
         authzid,
         username,
@@ -331,7 +346,16 @@ pub struct ScramServer {
     nonce: (u16, u16),
     /// The GS2 header, for the `c=` check.
     gs2: heapless::Vec<u8, 128>,
+    /// A -PLUS mechanism: the `tls-exporter` data the client must bind to.
+    plus: bool,
+    /// Whether -PLUS was offered on this stream (a `y` flag is then a
+    /// downgrade, RFC 5802 §6).
+    plus_offered: bool,
+    binding: heapless::Vec<u8, MAX_BINDING_LEN>,
 }
+
+/// The longest channel-binding data kept (`tls-exporter`: 32 bytes).
+pub const MAX_BINDING_LEN: usize = 64;
 
 impl core::fmt::Debug for ScramServer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -352,7 +376,28 @@ impl ScramServer {
             auth: heapless::Vec::new(),
             nonce: (0, 0),
             gs2: heapless::Vec::new(),
+            plus: false,
+            plus_offered: false,
+            binding: heapless::Vec::new(),
         }
+    }
+
+    /// Channel binding (RFC 5802 §6, RFC 9266): `plus` for a -PLUS
+    /// mechanism, bound to `tls_exporter` (the 32 bytes of the TLS 1.3
+    /// exporter with label "EXPORTER-Channel-Binding"); `plus_offered` when
+    /// -PLUS mechanisms were offered on this stream, which makes a `y` flag
+    /// a detected downgrade. Data longer than [`MAX_BINDING_LEN`] makes
+    /// every -PLUS exchange fail.
+    pub fn with_channel_binding(
+        mut self,
+        plus: bool,
+        plus_offered: bool,
+        tls_exporter: &[u8],
+    ) -> Self {
+        self.plus = plus;
+        self.plus_offered = plus_offered;
+        self.binding = heapless::Vec::from_slice(tls_exporter).unwrap_or_default();
+        self
     }
 
     /// Where the exchange is.
@@ -380,6 +425,18 @@ impl ScramServer {
             return Err(self.fail(SaslFailure::MalformedRequest));
         }
         let first = parse_client_first(client_first).map_err(|f| self.fail(f))?;
+        // RFC 5802 §6: the flag must fit the mechanism; `y` when -PLUS was
+        // offered means someone removed it from the offer.
+        let flag_ok = match first.cbind {
+            Gs2Flag::Bound(name) => {
+                self.plus && name == b"tls-exporter" && !self.binding.is_empty()
+            }
+            Gs2Flag::NotOffered => !self.plus && !self.plus_offered,
+            Gs2Flag::NotSupported => !self.plus,
+        };
+        if !flag_ok {
+            return Err(self.fail(SaslFailure::NotAuthorized));
+        }
         let keys = match keys {
             Some(k) if k.hash == self.hash => k,
             // Salted with the random bytes, and keys no client proof can
@@ -467,12 +524,13 @@ impl ScramServer {
             .next()
             .and_then(|f| f.strip_prefix(b"r="))
             .ok_or(malformed)?;
-        // RFC 5802 §5.1: c= is the base64 GS2 header (no binding data,
-        // as no -PLUS was offered); r= the nonce of server-first.
-        let mut expected_cb = [0u8; base64_len(128)];
-        let n = base64::engine::general_purpose::STANDARD
-            .encode_slice(&self.gs2, &mut expected_cb)
-            .map_err(|_| malformed)?;
+        // RFC 5802 §5.1, §7: c= is the base64 of the GS2 header, followed
+        // by the channel-binding data for -PLUS; r= the nonce of
+        // server-first.
+        let mut expected_cb = [0u8; base64_len(128 + MAX_BINDING_LEN)];
+        let mut w = Out::new(&mut expected_cb);
+        w.put_base64_chain(&self.gs2, if self.plus { &self.binding } else { &[] });
+        let n = w.finish().map_err(|_| malformed)?;
         if cbind != &expected_cb[..n] {
             return Err(SaslFailure::NotAuthorized);
         }
@@ -626,8 +684,14 @@ mod tests {
         assert_eq!(first.username.as_str(), "a,b");
         assert_eq!(first.authzid, Some(&b"admin"[..]));
         assert_eq!(first.gs2_header, b"y,a=admin,");
+        assert_eq!(
+            parse_client_first(b"p=tls-exporter,,n=u,r=x")
+                .unwrap()
+                .cbind,
+            Gs2Flag::Bound(b"tls-exporter")
+        );
         for bad in [
-            &b"p=tls-exporter,,n=u,r=x"[..],
+            &b"p=,,n=u,r=x"[..],
             b"n,,m=ext,n=u,r=x",
             b"n,,n=,r=x",
             b"n,,n=u",

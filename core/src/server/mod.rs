@@ -62,7 +62,8 @@ pub struct Config<'c> {
     /// Transport security.
     pub tls: TlsMode,
     /// The SASL mechanisms offered, in preference order. Supported:
-    /// SCRAM-SHA-1, -256, -512 (without -PLUS) and PLAIN; others are
+    /// SCRAM-SHA-1, -256, -512, their -PLUS (with `tls-exporter`, once
+    /// the adapter gives [`Server::tls_exporter`]) and PLAIN; others are
     /// skipped.
     pub mechanisms: &'c [Mechanism],
     /// Whether PLAIN may be offered on a stream without TLS (never by
@@ -87,8 +88,9 @@ pub struct Config<'c> {
 }
 
 impl<'c> Config<'c> {
-    /// Defaults for `domain`: STARTTLS required, SCRAM-SHA-256, SCRAM-SHA-1
-    /// and PLAIN (over TLS), 3 failed attempts, stream management offered,
+    /// Defaults for `domain`: STARTTLS required, SCRAM-SHA-256 and
+    /// SCRAM-SHA-1 (with -PLUS when channel binding is there) and PLAIN
+    /// (over TLS), 3 failed attempts, stream management offered,
     /// 30 s negotiation, 5 s close.
     pub fn new(domain: &'c str) -> Self {
         Config {
@@ -106,9 +108,12 @@ impl<'c> Config<'c> {
     }
 }
 
-/// What [`Config::new`] offers: SCRAM-SHA-256 (when built in), SCRAM-SHA-1,
-/// PLAIN.
-pub const DEFAULT_MECHANISMS: [Mechanism; 3] = [
+/// What [`Config::new`] offers: SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS
+/// (once the adapter gives [`Server::tls_exporter`]), SCRAM-SHA-256 (when
+/// built in), SCRAM-SHA-1, PLAIN.
+pub const DEFAULT_MECHANISMS: [Mechanism; 5] = [
+    Mechanism::ScramSha256Plus,
+    Mechanism::ScramSha1Plus,
     Mechanism::ScramSha256,
     Mechanism::ScramSha1,
     Mechanism::Plain,
@@ -354,6 +359,8 @@ pub struct Server<'b, 'c, R, A> {
     header_sent: bool,
     stream_id: String<16>,
     sasl: Sasl,
+    /// `tls-exporter` channel-binding data (RFC 9266), from the adapter.
+    cb_exporter: heapless::Vec<u8, { crate::sasl::scram_server::MAX_BINDING_LEN }>,
     username: String<MAX_USERNAME_LEN>,
     authenticated: bool,
     auth_failures: u8,
@@ -395,6 +402,7 @@ where
             header_sent: false,
             stream_id: String::new(),
             sasl: Sasl::None,
+            cb_exporter: heapless::Vec::new(),
             username: String::new(),
             authenticated: false,
             auth_failures: 0,
@@ -486,6 +494,16 @@ where
                 self.stream_error(StreamErrorCondition::PolicyViolation);
             }
         }
+    }
+
+    /// The `tls-exporter` channel-binding data of the TLS connection (RFC
+    /// 9266: 32 bytes exported with label "EXPORTER-Channel-Binding" and no
+    /// context, TLS 1.3 only), given after
+    /// [`tls_established`](Self::tls_established): the -PLUS mechanisms of
+    /// [`Config::mechanisms`] are offered from then on, and XEP-0440 says
+    /// which type. Longer than 64 bytes: ignored.
+    pub fn tls_exporter(&mut self, data: &[u8]) {
+        self.cb_exporter = heapless::Vec::from_slice(data).unwrap_or_default();
     }
 
     // -- commands ------------------------------------------------------------

@@ -126,6 +126,8 @@ where
             }
         }
         let offered = &offered[..n];
+        // XEP-0440: which channel binding the -PLUS mechanisms use.
+        let cb_list = sasl && offered.iter().any(|m| m.is_plus());
         self.queue(|b| {
             let mut w = Writer::new(b);
             w.start_element("stream:features")?;
@@ -147,6 +149,14 @@ where
                     w.end_element("mechanism")?;
                 }
                 w.end_element("mechanisms")?;
+            }
+            if cb_list {
+                w.start_element("sasl-channel-binding")?;
+                w.ns(ns::SASL_CB)?;
+                w.start_element("channel-binding")?;
+                w.attr("type", "tls-exporter")?;
+                w.end_element("channel-binding")?;
+                w.end_element("sasl-channel-binding")?;
             }
             if bind {
                 w.start_element("bind")?;
@@ -178,8 +188,9 @@ where
         match m {
             // RFC 6120 §13.9.4: PLAIN only under TLS.
             Mechanism::Plain => self.tls || self.config.allow_plain_without_tls,
-            // -PLUS needs channel-binding data this server does not take.
-            m => m.is_scram() && !m.is_plus() && m.is_supported(),
+            // RFC 5802 §6: -PLUS needs the channel-binding data.
+            m if m.is_plus() => m.is_scram() && m.is_supported() && !self.cb_exporter.is_empty(),
+            m => m.is_scram() && m.is_supported(),
         }
     }
 
@@ -355,7 +366,16 @@ where
         let username = first.username.clone();
         let mut random = [0u8; SERVER_NONCE_LEN];
         self.rng.fill_bytes(&mut random);
-        let mut scram = ScramServer::new(hash);
+        let plus_offered = self
+            .config
+            .mechanisms
+            .iter()
+            .any(|&m| m.is_plus() && self.offers(m));
+        let mut scram = ScramServer::new(hash).with_channel_binding(
+            mechanism.is_plus(),
+            plus_offered,
+            &self.cb_exporter,
+        );
         let mut out = [0u8; MAX_SASL_DATA];
         match scram.server_first(data, keys, &random, &mut out) {
             Ok(n) => {

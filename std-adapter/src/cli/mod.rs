@@ -170,9 +170,9 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         write_cert: Option<PathBuf>,
         /// The SASL mechanisms to offer, comma-separated, strongest first
-        /// (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN).
+        /// (-PLUS with tls-exporter, over TLS 1.3).
         #[arg(long, value_delimiter = ',', value_parser = parse_mechanism,
-              default_value = "SCRAM-SHA-256,SCRAM-SHA-1,PLAIN")]
+              default_value = "SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN")]
         mechanisms: Vec<picoxmpp::sasl::Mechanism>,
     },
     /// Adds or replaces an account in the accounts file of `serve`:
@@ -261,9 +261,15 @@ fn parse_jid(s: &str) -> Result<String, String> {
 fn parse_mechanism(s: &str) -> Result<picoxmpp::sasl::Mechanism, String> {
     use picoxmpp::sasl::Mechanism;
     match Mechanism::from_name(s) {
-        Some(m @ (Mechanism::ScramSha256 | Mechanism::ScramSha1 | Mechanism::Plain)) => Ok(m),
+        Some(
+            m @ (Mechanism::ScramSha256Plus
+            | Mechanism::ScramSha1Plus
+            | Mechanism::ScramSha256
+            | Mechanism::ScramSha1
+            | Mechanism::Plain),
+        ) => Ok(m),
         _ => Err(format!(
-            "{s:?}: the server offers SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN"
+            "{s:?}: the server offers SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) or PLAIN"
         )),
     }
 }

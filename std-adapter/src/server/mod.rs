@@ -133,8 +133,9 @@ pub struct ServeConfig {
     pub tls: TlsIdentity,
     /// Per-connection bounds.
     pub limits: Limits,
-    /// The SASL mechanisms offered, strongest first (SCRAM-SHA-256,
-    /// SCRAM-SHA-1, PLAIN by default; PLAIN only after STARTTLS).
+    /// The SASL mechanisms offered, strongest first (SCRAM-SHA-256 and
+    /// SCRAM-SHA-1, with -PLUS over TLS 1.3, and PLAIN, by default; PLAIN
+    /// only after STARTTLS).
     pub mechanisms: Vec<picoxmpp::sasl::Mechanism>,
     /// Logs sessions on standard error.
     pub log: bool,

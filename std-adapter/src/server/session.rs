@@ -200,6 +200,17 @@ impl Session<'_> {
                 if !tls.is_handshaking() && !self.core.is_tls() {
                     // RFC 6120 §5.4.3.3: the handshake is done.
                     self.core.tls_established();
+                    // RFC 9266: tls-exporter, for SCRAM-*-PLUS, on TLS 1.3
+                    // only (without it, the -PLUS mechanisms are not offered).
+                    if tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                        let mut cb = [0u8; 32];
+                        if tls
+                            .export_keying_material(&mut cb, b"EXPORTER-Channel-Binding", None)
+                            .is_ok()
+                        {
+                            self.core.tls_exporter(&cb);
+                        }
+                    }
                 }
             }
         }
