@@ -13,7 +13,8 @@
 //   [0] bit 0: play a valid client prefix first (stream, SASL PLAIN,
 //       restart, bind), so the fuzzer reaches the bound session;
 //       bit 1: STARTTLS required (the handshake is simulated);
-//       bit 2: the adapter delivers a stanza to the client now and then
+//       bit 2: the adapter delivers a stanza to the client now and then;
+//       bit 3: channel binding (tls-exporter) after TLS, so -PLUS is offered
 //   [1] chunk sizes of the client's bytes (PRNG seed)
 //   [2] the clock advance per chunk, in seconds (timers fire)
 //   [3..] the client's bytes
@@ -103,6 +104,7 @@ struct Run<'b> {
     closed: Option<CloseReason>,
     over: bool,
     stanzas: usize,
+    binding: bool,
 }
 
 impl Run<'_> {
@@ -117,7 +119,12 @@ impl Run<'_> {
                     }
                     self.units.push(what);
                 }
-                Output::StartTls => self.server.tls_established(),
+                Output::StartTls => {
+                    self.server.tls_established();
+                    if self.binding {
+                        self.server.tls_exporter(&[9; 32]);
+                    }
+                }
                 Output::Event(e) => {
                     assert!(self.closed.is_none(), "an event after the end: {e:?}");
                     match e {
@@ -180,6 +187,7 @@ fuzz_target!(|data: &[u8]| {
         closed: None,
         over: false,
         stanzas: 0,
+        binding: ctl[0] & 8 != 0,
     };
     run.drain();
     if ctl[0] & 1 != 0 {
