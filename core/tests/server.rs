@@ -1035,3 +1035,40 @@ fn scram_plus_with_tls_exporter() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_silent_bound_session_times_out() {
+    let mut s = server::Config::new("example.com");
+    s.idle_timeout = Some(Duration::from_secs(300));
+    let (mut p, _) = bound_pair(
+        client_config("alice@example.com/phone", "alice-pass"),
+        s,
+        usize::MAX,
+    );
+    // Traffic keeps it up...
+    p.now = p.now + Duration::from_secs(299);
+    p.client
+        .send_message(
+            Jid::parse("bob@example.com").unwrap(),
+            MessageType::Chat,
+            "still here",
+        )
+        .unwrap();
+    p.run();
+    p.now = p.now + Duration::from_secs(299);
+    p.run();
+    assert!(p.server.is_ready());
+    // ...silence does not.
+    p.now = p.now + Duration::from_secs(1);
+    p.run();
+    let seen = p.take();
+    assert!(
+        seen.contains(&Seen::ServerClosed(CloseReason::ErrorSent(
+            StreamErrorCondition::ConnectionTimeout
+        ))),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&Seen::ClientErr(ClientError::StreamError(
+        StreamErrorCondition::ConnectionTimeout
+    ))));
+}

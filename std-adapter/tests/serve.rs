@@ -565,3 +565,29 @@ fn many_waiting_requests_all_arrive() {
     assert_eq!(requests, fans.len(), "{seen:?}");
     alice.close().unwrap();
 }
+
+/// A client that goes silent is let go (its threads and buffers freed).
+#[test]
+fn a_silent_client_is_let_go() {
+    let (server, tls) = start(Limits {
+        idle: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    let mut b = Buffers::new();
+    let mut alice = connect(&server, &tls, "alice@localhost/a", "alice-pass", &mut b).unwrap();
+    let r = loop {
+        match alice.next_event_until(Instant::now() + Duration::from_secs(5), |_| ()) {
+            Ok(Next::Event(())) => {}
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(
+            r,
+            Err(Error::Client(ClientError::StreamError(
+                StreamErrorCondition::ConnectionTimeout
+            )))
+        ),
+        "{r:?}"
+    );
+}

@@ -85,6 +85,10 @@ pub struct Config<'c> {
     pub negotiation_timeout: Duration,
     /// How long to wait for the client's `</stream:stream>` after ours.
     pub close_timeout: Duration,
+    /// How long a bound session may stay silent (not a byte, not even a
+    /// whitespace keepalive) before it ends with `connection-timeout`
+    /// (RFC 6120 §4.9.3.4, §4.6.4); `None`: forever.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl<'c> Config<'c> {
@@ -104,6 +108,7 @@ impl<'c> Config<'c> {
             lang: "en",
             negotiation_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
+            idle_timeout: None,
         }
     }
 }
@@ -368,6 +373,8 @@ pub struct Server<'b, 'c, R, A> {
     /// XEP-0198 counters, once the client enabled stream management.
     sm: Option<SmCounters>,
     started: Option<Instant>,
+    /// When the last bytes arrived.
+    last_rx: Option<Instant>,
     close_deadline: Option<Instant>,
     queued: Deque<Queued, 4>,
     /// The input after the current element is no longer read: the session
@@ -409,6 +416,7 @@ where
             bound: None,
             sm: None,
             started: None,
+            last_rx: None,
             close_deadline: None,
             queued: Deque::new(),
             done_reading: false,
@@ -467,14 +475,21 @@ where
 
     /// `n` bytes were read into [`receive_buffer`](Self::receive_buffer);
     /// 0 means nothing arrived (timers are checked at the next poll).
-    pub fn commit(&mut self, n: usize, _now: Instant) {
-        self.parser.commit(n);
+    pub fn commit(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.parser.commit(n);
+            self.last_rx = Some(now);
+        }
     }
 
     /// Copies as much of `data` as fits into the receive buffer and
     /// commits it; returns how many bytes were taken.
-    pub fn handle_input(&mut self, data: &[u8], _now: Instant) -> usize {
-        self.parser.feed(data)
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> usize {
+        let n = self.parser.feed(data);
+        if n > 0 {
+            self.last_rx = Some(now);
+        }
+        n
     }
 
     /// The adapter finished the TLS handshake (after [`Output::StartTls`],
@@ -631,10 +646,14 @@ where
 
     /// The next instant at which the session has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.negotiation_deadline(), self.close_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.negotiation_deadline(),
+            self.close_deadline,
+            self.idle_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // -- internals -------------------------------------------------------
@@ -654,8 +673,20 @@ where
         }
     }
 
+    fn idle_deadline(&self) -> Option<Instant> {
+        match (self.state, self.config.idle_timeout, self.last_rx) {
+            (State::Ready, Some(idle), Some(t)) => Some(t + idle),
+            _ => None,
+        }
+    }
+
     /// Runs what is due; `true` when something changed.
     fn check_timers(&mut self, now: Instant) -> bool {
+        if self.idle_deadline().is_some_and(|d| now >= d) {
+            // RFC 6120 §4.9.3.4: no traffic from the client for too long.
+            self.stream_error(StreamErrorCondition::ConnectionTimeout);
+            return true;
+        }
         if self.negotiation_deadline().is_some_and(|d| now >= d) {
             // RFC 6120 §4.9.3.4: connection-timeout for a peer that took
             // too long.

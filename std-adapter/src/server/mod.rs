@@ -59,6 +59,10 @@ pub struct Limits {
     pub read_chunk: usize,
     /// How long a write to a client may block before the session ends.
     pub write_timeout: Duration,
+    /// How long a bound client may stay silent (no stanza, no keepalive)
+    /// before its session ends with `connection-timeout`: what frees the
+    /// resources of a connection whose peer vanished without closing.
+    pub idle: Duration,
 }
 
 impl Default for Limits {
@@ -68,6 +72,7 @@ impl Default for Limits {
             queue: 256,
             read_chunk: 4096,
             write_timeout: Duration::from_secs(10),
+            idle: Duration::from_secs(15 * 60),
         }
     }
 }

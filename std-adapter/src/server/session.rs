@@ -84,6 +84,7 @@ pub(crate) fn run(shared: Arc<Shared>, tcp: TcpStream, id: u64) {
     let mut tx_buf = vec![0u8; shared.limits.stanza + 1024];
     let mut config = picoxmpp::server::Config::new(&shared.domain);
     config.mechanisms = &shared.mechanisms;
+    config.idle_timeout = Some(shared.limits.idle);
     let core = Server::new(config, &mut rx_buf, &mut tx_buf, rand_core::OsRng, accounts);
     let mut s = Session {
         core,
