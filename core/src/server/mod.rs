@@ -7,7 +7,8 @@
 //! the TLS library, the clock, the RNG and the account store (through
 //! [`Accounts`]); the [`Server`] owns its state and works in the caller's
 //! buffers. Negotiation lives in `negotiation.rs`, top to bottom in RFC
-//! order; what happens once the session is bound lives in `session.rs`.
+//! order; what happens once the session is bound lives in `session.rs`;
+//! stream management acknowledgements (XEP-0198) in `sm.rs`.
 //!
 //! One [`Server`] is one client connection; routing between connections
 //! is the adapter's job: it gets each stanza as [`Event::Stanza`], writes

@@ -4,7 +4,7 @@
 //! memory per account) and iq between the connected sessions.
 //!
 //! **Not for production**: no persistence of rosters, no offline
-//! messages, no server-to-server, no stream management. For production use
+//! messages, no server-to-server, no stream resumption. For production use
 //! Prosody or ejabberd.
 //!
 //! One thread per connection plus one reading its socket, each session
