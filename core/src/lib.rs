@@ -14,6 +14,8 @@
 //!   errors (RFC 6120, RFC 6121);
 //! - [`sasl`]: SCRAM (RFC 5802, RFC 7677) with channel binding, PLAIN;
 //! - [`client`]: the session state machine, from stream open to close;
+//! - [`server`]: the receiving side of the same session, for a device or
+//!   gateway that accepts connections, and for tests;
 //! - [`time`]: the caller's clock as numbers; [`error`]: the RFC 6120
 //!   stream error conditions;
 //! - `io` (features `embedded-io`, `embedded-io-async`): drivers that carry
@@ -39,6 +41,7 @@ pub mod error;
 pub mod io;
 pub mod jid;
 pub mod sasl;
+pub mod server;
 pub mod stanza;
 pub mod stream;
 pub mod time;

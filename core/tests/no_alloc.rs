@@ -6,30 +6,32 @@ use picoxmpp::jid::{Jid, JidBuf};
 use picoxmpp::xml::{ElementBuilder, Event, Node, StreamHeaderBuilder, StreamParser};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static WATCHING: Cell<bool> = const { Cell::new(false) };
+    // Per thread: tests run in parallel, and one of them allocates on
+    // purpose while watched.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    if WATCHING.with(|w| w.get()) {
+        ALLOCATIONS.with(|a| a.set(a.get() + 1));
+    }
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if WATCHING.with(|w| w.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        }
+        count_one();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if WATCHING.with(|w| w.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        }
+        count_one();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -38,11 +40,11 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn watched<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = ALLOCATIONS.with(|a| a.get());
     WATCHING.with(|w| w.set(true));
     let r = f();
     WATCHING.with(|w| w.set(false));
-    (r, ALLOCATIONS.load(Ordering::SeqCst) - before)
+    (r, ALLOCATIONS.with(|a| a.get()) - before)
 }
 
 /// Writes a stream of `n` messages into `out`; returns its length.
@@ -149,7 +151,7 @@ mod session {
     use picoxmpp::stanza::MessageType;
     use picoxmpp::time::Instant;
 
-    struct Rng(u64);
+    pub(super) struct Rng(pub(super) u64);
     impl rand_core::RngCore for Rng {
         fn next_u32(&mut self) -> u32 {
             self.next_u64() as u32
@@ -409,5 +411,157 @@ mod session {
             tx.len(),
             core::mem::size_of::<Rng>(),
         );
+    }
+}
+
+mod server_side {
+    //! The receiving side allocates nothing either: our client against our
+    //! server, both in stack buffers, through STARTTLS, SCRAM-SHA-1,
+    //! bind, a stamped message up, a delivered one down, and the close.
+
+    use super::watched;
+    use picoxmpp::client::{self, Client, Keepalive, TlsBinding};
+    use picoxmpp::jid::Jid;
+    use picoxmpp::sasl::scram::HashFunction;
+    use picoxmpp::sasl::scram_server::StoredKeys;
+    use picoxmpp::sasl::Mechanism;
+    use picoxmpp::server::{self, Accounts, Server};
+    use picoxmpp::stanza::MessageType;
+    use picoxmpp::time::Instant;
+
+    use super::session::Rng;
+
+    struct One(StoredKeys);
+    impl Accounts for One {
+        fn scram_keys(&mut self, username: &str, hash: HashFunction) -> Option<StoredKeys> {
+            (username == "juliet" && hash == self.0.hash()).then(|| self.0.clone())
+        }
+    }
+
+    /// A pipe of fixed size.
+    struct Pipe {
+        buf: [u8; 8192],
+        len: usize,
+    }
+    impl Pipe {
+        fn push(&mut self, b: &[u8]) {
+            self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+            self.len += b.len();
+        }
+        fn take(&mut self, n: usize) {
+            self.buf.copy_within(n..self.len, 0);
+            self.len -= n;
+        }
+    }
+
+    #[derive(Default, Debug)]
+    struct Counts {
+        stanzas_up: usize,
+        stamped_ok: bool,
+        messages_down: usize,
+        client_ready: bool,
+        server_closed: bool,
+    }
+
+    #[test]
+    fn server_session_allocates_nothing() {
+        let keys = StoredKeys::derive(HashFunction::Sha1, "r0m30", b"salt", 4096).unwrap();
+        let (counts, allocs) = watched(|| {
+            let (mut crx, mut ctx, mut srx, mut stx) =
+                ([0u8; 4096], [0u8; 4096], [0u8; 4096], [0u8; 4096]);
+            let mut cc =
+                client::Config::new(Jid::parse("juliet@example.com/balcony").unwrap(), "r0m30");
+            cc.keepalive = Keepalive::Off;
+            let mut c = Client::new(cc, &mut crx, &mut ctx, Rng(1));
+            let mut sc = server::Config::new("example.com");
+            sc.mechanisms = &[Mechanism::ScramSha1];
+            let mut s = Server::new(sc, &mut srx, &mut stx, Rng(2), One(keys));
+            let mut c2s = Pipe {
+                buf: [0; 8192],
+                len: 0,
+            };
+            let mut s2c = Pipe {
+                buf: [0; 8192],
+                len: 0,
+            };
+            let mut counts = Counts::default();
+            let now = Instant::from_millis(5);
+            let mut stamped = [0u8; 512];
+            let (mut ctls, mut stls, mut sent, mut delivered, mut closing) =
+                (false, false, false, false, false);
+            for _ in 0..10_000 {
+                loop {
+                    match c.poll(now) {
+                        Ok(client::Output::Transmit(b)) => c2s.push(b),
+                        Ok(client::Output::StartTls) => ctls = true,
+                        Ok(client::Output::Event(client::Event::Ready { .. })) => {
+                            counts.client_ready = true
+                        }
+                        Ok(client::Output::Event(client::Event::Message(_))) => {
+                            counts.messages_down += 1
+                        }
+                        Ok(client::Output::Event(_)) => {}
+                        Ok(_) | Err(_) => break,
+                    }
+                }
+                loop {
+                    match s.poll(now) {
+                        server::Output::Transmit(b) => s2c.push(b),
+                        server::Output::StartTls => stls = true,
+                        server::Output::Event(server::Event::Stanza(st)) => {
+                            counts.stanzas_up += 1;
+                            let n = st.write_stamped(&mut stamped).unwrap();
+                            counts.stamped_ok |= stamped[..n]
+                                .starts_with(b"<message from='juliet@example.com/balcony'");
+                        }
+                        server::Output::Event(server::Event::Closed(_)) => {
+                            counts.server_closed = true
+                        }
+                        server::Output::Event(_) => {}
+                        _ => break,
+                    }
+                }
+                if ctls && stls && c2s.len == 0 && s2c.len == 0 {
+                    c.tls_established(TlsBinding::None);
+                    s.tls_established();
+                    (ctls, stls) = (false, false);
+                    continue;
+                }
+                if c.is_ready() && !sent {
+                    c.send_message(
+                        Jid::parse("romeo@example.com").unwrap(),
+                        MessageType::Chat,
+                        "Wherefore?",
+                    )
+                    .unwrap();
+                    sent = true;
+                    continue;
+                }
+                if counts.stanzas_up > 0 && !delivered {
+                    s.deliver(b"<message from='romeo@example.com/orchard' type='chat'><body>Here</body></message>").unwrap();
+                    delivered = true;
+                    continue;
+                }
+                if counts.messages_down > 0 && !closing {
+                    c.close(now).unwrap();
+                    closing = true;
+                    continue;
+                }
+                let n = s.handle_input(&c2s.buf[..c2s.len], now);
+                c2s.take(n);
+                let m = c.handle_input(&s2c.buf[..s2c.len], now);
+                s2c.take(m);
+                if n == 0 && m == 0 {
+                    break;
+                }
+            }
+            counts
+        });
+        assert_eq!(allocs, 0, "the server side allocated: {counts:?}");
+        assert!(counts.client_ready, "{counts:?}");
+        assert_eq!(counts.messages_down, 1, "{counts:?}");
+        // The message, then the unavailable presence of the close.
+        assert_eq!(counts.stanzas_up, 2, "{counts:?}");
+        assert!(counts.stamped_ok && counts.server_closed, "{counts:?}");
     }
 }

@@ -43,6 +43,7 @@ pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod reconnect;
+pub mod server;
 pub mod srv;
 pub mod tls;
 #[cfg(feature = "tokio")]

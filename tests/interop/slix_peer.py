@@ -15,7 +15,12 @@ then, depending on the mode:
                                      received {"from": "...", "body": "..."}
                                  (one line of JSON), disconnects, exits 0
 
+Every presence received is printed as a line too:
+
+    presence {"from": "...", "type": "..."}
+
 Options: --port (5222), --host (127.0.0.1), --domain (localhost), --user (carol),
+--mech (a SASL mechanism to insist on, e.g. SCRAM-SHA-1; default: slixmpp's choice),
 --ca (PICOXMPP_INTEROP_CA, else /tmp/picoxmpp-servers/certs/localhost.crt),
 --resource (slix-<pid>), --timeout seconds for each step (20).
 
@@ -50,6 +55,7 @@ def parse_args():
     p.add_argument("--resource", default="slix-%d" % os.getpid())
     p.add_argument("--ca", default=os.environ.get("PICOXMPP_INTEROP_CA", DEFAULT_CA))
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--mech", default=None)
     sub = p.add_subparsers(dest="mode", required=True)
     s = sub.add_parser("send", help="send one chat message")
     s.add_argument("to")
@@ -65,7 +71,10 @@ def say(line):
 async def main(args):
     loop = asyncio.get_running_loop()
     jid = "%s@%s/%s" % (args.user, args.domain, args.resource)
-    c = slixmpp.ClientXMPP(jid, args.user + "-pass")
+    if args.mech:
+        c = slixmpp.ClientXMPP(jid, args.user + "-pass", sasl_mech=args.mech)
+    else:
+        c = slixmpp.ClientXMPP(jid, args.user + "-pass")
     # The test CA only, hostname checked (the certificate names localhost).
     if not os.path.isfile(args.ca):
         raise RuntimeError("CA certificate %s not found (start the servers with "
@@ -100,6 +109,8 @@ async def main(args):
             got.set_result((str(m["from"]), m["body"]))
 
     c.add_event_handler("message", on_message)
+    c.add_event_handler("presence", lambda p: say("presence " + json.dumps(
+        {"from": str(p["from"]), "type": p["type"]})))
 
     if "host" in inspect.signature(c.connect).parameters:  # slixmpp >= 1.9
         c.connect(args.host, args.port)

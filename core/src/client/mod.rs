@@ -18,7 +18,7 @@ mod negotiation;
 mod phase;
 mod session;
 mod sm;
-mod tx;
+pub(crate) mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
 pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION};
@@ -1268,7 +1268,6 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
-        let ty = condition.default_type().as_str();
         self.queue_stanza(|w| {
             w.start_element("iq")?;
             w.attr("type", "error")?;
@@ -1276,12 +1275,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 w.attr("to", to)?;
             }
             w.attr("id", id)?;
-            w.start_element("error")?;
-            w.attr("type", ty)?;
-            w.start_element(condition.as_str())?;
-            w.ns(crate::stanza::NS_STANZAS)?;
-            w.end_element(condition.as_str())?;
-            w.end_element("error")?;
+            crate::stanza::error::write_error(w, condition)?;
             w.end_element("iq")
         })
     }

@@ -105,6 +105,7 @@ mod mechanism;
 pub mod plain;
 mod saslprep;
 pub mod scram;
+pub mod scram_server;
 
 pub use channel_binding::{
     ChannelBinding, ChannelBindingType, ChannelBindingTypes, Gs2CbindFlag, MAX_CHANNEL_BINDING_LEN,

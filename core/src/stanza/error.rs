@@ -237,3 +237,17 @@ impl<'a> StanzaError<'a> {
         self.el.children().find(|c| c.namespace() != NS_STANZAS)
     }
 }
+
+/// Writes the `<error/>` child of an error stanza (RFC 6120 §8.3.2): the
+/// condition's default type and the condition element.
+pub(crate) fn write_error(
+    w: &mut crate::xml::Writer<'_>,
+    condition: ErrorCondition,
+) -> Result<(), crate::xml::WriteError> {
+    w.start_element("error")?;
+    w.attr("type", condition.default_type().as_str())?;
+    w.start_element(condition.as_str())?;
+    w.ns(NS_STANZAS)?;
+    w.end_element(condition.as_str())?;
+    w.end_element("error")
+}

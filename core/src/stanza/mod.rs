@@ -5,7 +5,7 @@
 //! RFCs do not define read as the documented default, never as an error:
 //! the session layer decides what to refuse.
 
-mod error;
+pub(crate) mod error;
 mod iq;
 mod message;
 mod presence;

@@ -238,6 +238,10 @@ pub struct StreamParser<'b, const DEPTH: usize = MAX_DEPTH> {
     scope: StreamScope,
     /// `<stream:stream/>`: the close is reported after the open.
     close_pending: bool,
+    /// The stream was restarted: whitespace before the new header belongs
+    /// to the old stream (between its elements), so an XML declaration
+    /// after it still opens the new one.
+    restarted: bool,
 }
 
 impl<'b> StreamParser<'b> {
@@ -288,6 +292,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
             decls: Vec::new(),
             scope: StreamScope::new(),
             close_pending: false,
+            restarted: false,
         }
     }
 
@@ -362,6 +367,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
         self.decls.clear();
         self.scope = StreamScope::new();
         self.close_pending = false;
+        self.restarted = true;
         self.scan = self.pos;
         self.quote = NO_QUOTE_TRACKING;
     }
@@ -634,7 +640,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
         self.start = self.pos;
         self.scan = self.pos;
         if let Phase::Prolog { fresh: true } = self.phase {
-            if n > 0 {
+            if n > 0 && !self.restarted {
                 self.phase = Phase::Prolog { fresh: false };
             }
         }

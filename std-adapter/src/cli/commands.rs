@@ -65,6 +65,12 @@ impl From<Failure> for Stop {
 
 /// Runs the command `cli` asks for.
 pub(crate) fn run(cli: &Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve { .. } => return super::serve::serve(cli),
+        Command::Adduser { .. } => return super::serve::adduser(cli),
+        Command::Demo { .. } => return super::demo::run(cli),
+        _ => {}
+    }
     let jid = account_jid(cli)?;
     let password = password(cli)?;
     let tls = tls_settings(cli)?;
@@ -193,6 +199,8 @@ fn session(conn: &mut Connection<'_>, cli: &Cli) -> Result<(), Stop> {
             }
             conn.close()?;
         }
+        // Handled in `run`, without a session.
+        Command::Demo { .. } | Command::Serve { .. } | Command::Adduser { .. } => {}
     }
     Ok(())
 }
@@ -373,7 +381,7 @@ fn account_jid(cli: &Cli) -> Result<String, Failure> {
 /// The password: `--password-file` (its content without the final line
 /// break), else PICOXMPP_PASSWORD. Never an argument: any user on the
 /// machine can read a process's arguments.
-fn password(cli: &Cli) -> Result<String, Failure> {
+pub(super) fn password(cli: &Cli) -> Result<String, Failure> {
     if let Some(path) = &cli.password_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
             usage(
@@ -407,7 +415,7 @@ fn password(cli: &Cli) -> Result<String, Failure> {
     }
 }
 
-fn tls_settings(cli: &Cli) -> Result<TlsSettings, Failure> {
+pub(super) fn tls_settings(cli: &Cli) -> Result<TlsSettings, Failure> {
     let mut tls = TlsSettings::new();
     if let Some(path) = &cli.ca_file {
         tls = tls.add_ca_file(path).map_err(|e| {

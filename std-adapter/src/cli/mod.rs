@@ -19,8 +19,10 @@
 //! [`EXIT_CONNECTION`], [`EXIT_PROTOCOL`].
 
 mod commands;
+mod demo;
 mod failure;
 mod output;
+mod serve;
 mod target;
 mod transcript;
 
@@ -126,6 +128,66 @@ pub enum Command {
     },
     /// Prints the roster: jid, name, subscription, groups.
     Roster,
+    /// The main job: a device reports presence and readings to a watcher,
+    /// through the built-in server on loopback (or a real one with
+    /// --server); -v prints the XML of both sessions.
+    Demo {
+        /// The device's account, with --server.
+        #[arg(long, default_value = "alice@localhost/device", value_parser = parse_jid)]
+        device: String,
+        /// The watcher's account, with --server.
+        #[arg(long, default_value = "bob@localhost/watcher", value_parser = parse_jid)]
+        watcher: String,
+        /// The environment variable with the device's password, with
+        /// --server.
+        #[arg(long, default_value = "PICOXMPP_DEVICE_PASSWORD", value_name = "NAME")]
+        device_password_env: String,
+        /// The environment variable with the watcher's password, with
+        /// --server.
+        #[arg(long, default_value = "PICOXMPP_WATCHER_PASSWORD", value_name = "NAME")]
+        watcher_password_env: String,
+    },
+    /// A small development server for one domain (STARTTLS required);
+    /// for production use Prosody or ejabberd.
+    Serve {
+        /// The domain served.
+        #[arg(long, default_value = "localhost")]
+        domain: String,
+        /// Where to listen (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:5222", value_name = "ADDR:PORT")]
+        listen: String,
+        /// The accounts file (see `adduser`).
+        #[arg(long, value_name = "PATH")]
+        accounts: PathBuf,
+        /// The certificate chain, PEM (default: a self-signed one, made
+        /// at start).
+        #[arg(long, value_name = "PATH", requires = "key")]
+        cert: Option<PathBuf>,
+        /// The private key, PEM.
+        #[arg(long, value_name = "PATH", requires = "cert")]
+        key: Option<PathBuf>,
+        /// Writes the certificate in use (PEM) here, for clients to trust.
+        #[arg(long, value_name = "PATH")]
+        write_cert: Option<PathBuf>,
+        /// The SASL mechanisms to offer, comma-separated, strongest first
+        /// (-PLUS with tls-exporter, over TLS 1.3).
+        #[arg(long, value_delimiter = ',', value_parser = parse_mechanism,
+              default_value = "SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN")]
+        mechanisms: Vec<picoxmpp::sasl::Mechanism>,
+    },
+    /// Adds or replaces an account in the accounts file of `serve`:
+    /// SCRAM stored keys (SHA-1, SHA-256), never the password; the
+    /// password comes from PICOXMPP_PASSWORD or --password-file.
+    Adduser {
+        /// The accounts file (created if missing).
+        #[arg(long, value_name = "PATH")]
+        accounts: PathBuf,
+        /// The username (the JID's localpart).
+        user: String,
+        /// The PBKDF2 iteration count (RFC 7677 §4: at least 4096).
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(4096..))]
+        iterations: u32,
+    },
 }
 
 /// `--show` (RFC 6121 §4.7.2.1).
@@ -194,6 +256,22 @@ fn parse_jid(s: &str) -> Result<String, String> {
     picoxmpp::jid::Jid::parse(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("not a JID ({e:?}): expected user@domain or user@domain/resource"))
+}
+
+fn parse_mechanism(s: &str) -> Result<picoxmpp::sasl::Mechanism, String> {
+    use picoxmpp::sasl::Mechanism;
+    match Mechanism::from_name(s) {
+        Some(
+            m @ (Mechanism::ScramSha256Plus
+            | Mechanism::ScramSha1Plus
+            | Mechanism::ScramSha256
+            | Mechanism::ScramSha1
+            | Mechanism::Plain),
+        ) => Ok(m),
+        _ => Err(format!(
+            "{s:?}: the server offers SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS) or PLAIN"
+        )),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
