@@ -13,52 +13,10 @@ use picoxmpp::server::{self, Accounts, BindPolicy, CloseReason, Server, TlsMode}
 use picoxmpp::stanza::{ErrorCondition, MessageType};
 use picoxmpp::time::Instant;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// A deterministic RNG.
-struct TestRng(u64);
-
-impl rand_core::RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z ^ (z >> 27)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        dest.iter_mut().for_each(|b| *b = self.next_u32() as u8);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl rand_core::CryptoRng for TestRng {}
-
-/// alice/alice-pass and bob/bob-pass, keys for SHA-1 and SHA-256, derived
-/// once.
-fn keys() -> &'static HashMap<(String, HashFunction), StoredKeys> {
-    static KEYS: OnceLock<HashMap<(String, HashFunction), StoredKeys>> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let mut m = HashMap::new();
-        for user in ["alice", "bob"] {
-            for hash in [HashFunction::Sha1, HashFunction::Sha256] {
-                if !hash.is_supported() {
-                    continue;
-                }
-                let salt = format!("salt-of-{user}");
-                let k = StoredKeys::derive(hash, &format!("{user}-pass"), salt.as_bytes(), 4096)
-                    .unwrap();
-                m.insert((user.to_string(), hash), k);
-            }
-        }
-        m
-    })
-}
+mod server_common;
+use server_common::{keys, TestRng};
 
 /// The account store: the keys above, and a bind policy per resource.
 #[derive(Default)]
@@ -98,6 +56,7 @@ enum Seen {
     Authenticated(String, Mechanism),
     AuthFailed(SaslFailure, u8),
     Bound(String),
+    Resumed(String, u32),
     /// A stanza handed up, written stamped.
     Stanza(String),
     ServerClosed(CloseReason),
@@ -218,6 +177,9 @@ impl Pair {
                             let n = s.write_stamped(&mut buf).unwrap();
                             assert_eq!(n, buf.len());
                             Seen::Stanza(String::from_utf8(buf).unwrap())
+                        }
+                        server::Event::Resumed { jid, resend } => {
+                            Seen::Resumed(jid.to_string(), resend)
                         }
                         server::Event::Closed(r) => Seen::ServerClosed(r),
                     };
@@ -964,19 +926,36 @@ fn stream_management_counts_and_acknowledges() {
             .unwrap_or_else(|| panic!("{e} not after {at} in {out}"));
         at += i + e.len();
     }
-    assert!(out.ends_with(&stream_error("undefined-condition")), "{out}");
+    // XEP-0198 §4: more than was sent.
+    assert!(
+        out.ends_with(
+            "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <handled-count-too-high xmlns='urn:xmpp:sm:3' h='2' send-count='1'/></stream:error></stream:stream>"
+        ),
+        "{out}"
+    );
     assert_eq!(
         seen.last(),
         Some(&Seen::ServerClosed(CloseReason::ErrorSent(
             StreamErrorCondition::UndefinedCondition
         )))
     );
-    // Resumption is not offered.
+    // Resumption is not offered by default: `<enabled/>` has no id, and a
+    // `<resume/>` (instead of binding) finds nothing; after binding it is
+    // out of place.
+    let login = format!(
+        "{OPEN}<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGJvYgBib2ItcGFzcw==</auth>{OPEN}"
+    );
+    let (out, _) = scripted_both(
+        plaintext,
+        &format!("{login}{}", sm("<resume SM h='0' previd='x'/>")),
+    );
+    assert!(out.ends_with("<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"), "{out}");
     let (out, _) = scripted_both(
         plaintext,
         &format!("{bound}{}", sm("<resume SM h='0' previd='x'/>")),
     );
-    assert!(out.ends_with("<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"), "{out}");
+    assert!(out.ends_with("<failed xmlns='urn:xmpp:sm:3'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"), "{out}");
 }
 
 /// SCRAM-*-PLUS with `tls-exporter` (RFC 5802 §6, RFC 9266): both sides

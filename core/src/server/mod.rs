@@ -8,7 +8,8 @@
 //! [`Accounts`]); the [`Server`] owns its state and works in the caller's
 //! buffers. Negotiation lives in `negotiation.rs`, top to bottom in RFC
 //! order; what happens once the session is bound lives in `session.rs`;
-//! stream management acknowledgements (XEP-0198) in `sm.rs`.
+//! stream management (XEP-0198: acknowledgements and resumption) in
+//! `sm.rs`.
 //!
 //! One [`Server`] is one client connection; routing between connections
 //! is the adapter's job: it gets each stanza as [`Event::Stanza`], writes
@@ -20,7 +21,7 @@ mod session;
 mod sm;
 
 pub use session::Inbound;
-pub use sm::SmCounters;
+pub use sm::{Detached, SmCounters, MAX_RESUMPTION_ID_LEN};
 
 use crate::client::tx::{QueueError, TxQueue};
 use crate::error::StreamErrorCondition;
@@ -76,9 +77,13 @@ pub struct Config<'c> {
     /// How many failed SASL attempts a stream may make before it is closed
     /// (RFC 6120 §6.4.5: a configurable number, between 2 and 5).
     pub max_auth_failures: u8,
-    /// Whether to offer stream management (XEP-0198) after binding:
-    /// acknowledgements, without resumption.
+    /// Whether to offer stream management (XEP-0198) after binding.
     pub stream_management: bool,
+    /// Offer resumption (XEP-0198 §5) for this long (`max`, in whole
+    /// seconds) after a connection drops: the adapter keeps the detached
+    /// session's state and answers [`Accounts::resume`]. `None`: no
+    /// resumption (`<resume/>` fails with `item-not-found`).
+    pub resumption: Option<Duration>,
     /// `xml:lang` of the stream (RFC 6120 §4.7.4).
     pub lang: &'c str,
     /// How long the whole negotiation may take, from the first poll to
@@ -106,6 +111,7 @@ impl<'c> Config<'c> {
             legacy_session: false,
             max_auth_failures: 3,
             stream_management: true,
+            resumption: None,
             lang: "en",
             negotiation_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
@@ -152,6 +158,18 @@ pub trait Accounts {
     fn bind(&mut self, jid: Jid<'_>) -> BindPolicy {
         let _ = jid;
         BindPolicy::Accept
+    }
+
+    /// XEP-0198 §5: a client authenticated as `username` asks to resume
+    /// the session it knew as `previd` (what
+    /// [`Server::resumption_id`] said). Answer with that session's state
+    /// when `previd` names a detached session of this very account, still
+    /// within its time; `None` otherwise (`item-not-found`). Keep the
+    /// state until [`Event::Resumed`]: a resumption can still fail (a
+    /// client `h` larger than what was sent).
+    fn resume(&mut self, username: &str, previd: &str) -> Option<Detached> {
+        let _ = (username, previd);
+        None
     }
 }
 
@@ -260,6 +278,17 @@ pub enum Event<'a> {
         /// The full JID.
         jid: Jid<'a>,
     },
+    /// A detached session was resumed on this connection (XEP-0198 §5):
+    /// `<resumed/>` is out. The adapter now delivers again, oldest first,
+    /// the last `resend` stanzas it had delivered to the detached session
+    /// (those the client says it did not handle), before anything new;
+    /// the detached state is no longer needed.
+    Resumed {
+        /// The session's full JID, as before.
+        jid: Jid<'a>,
+        /// How many stanzas go out again.
+        resend: u32,
+    },
     /// A stanza from the client, to route or answer.
     Stanza(Inbound<'a>),
     /// The session is over.
@@ -272,6 +301,7 @@ enum Queued {
     Authenticated(Mechanism),
     AuthFailed(SaslFailure),
     Bound,
+    Resumed(u32),
     Closed(CloseReason),
 }
 
@@ -373,6 +403,8 @@ pub struct Server<'b, 'c, R, A> {
     bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
     /// XEP-0198 counters, once the client enabled stream management.
     sm: Option<SmCounters>,
+    /// The resumption id (XEP-0198 §5), empty when not resumable.
+    sm_id: String<MAX_RESUMPTION_ID_LEN>,
     started: Option<Instant>,
     /// When the last bytes arrived.
     last_rx: Option<Instant>,
@@ -416,6 +448,7 @@ where
             auth_failures: 0,
             bound: None,
             sm: None,
+            sm_id: String::new(),
             started: None,
             last_rx: None,
             close_deadline: None,
@@ -454,6 +487,13 @@ where
     /// The XEP-0198 counters, once the client enabled stream management.
     pub fn stream_management(&self) -> Option<SmCounters> {
         self.sm
+    }
+
+    /// The resumption id of the session (XEP-0198 §5), once enabled with
+    /// resumption or resumed: the key under which the adapter keeps the
+    /// session when its connection drops.
+    pub fn resumption_id(&self) -> Option<&str> {
+        (!self.sm_id.is_empty()).then_some(self.sm_id.as_str())
     }
 
     /// The id of the current stream (RFC 6120 §4.7.3).
@@ -597,7 +637,7 @@ where
                 return Output::Transmit(self.tx.front().unwrap_or_default());
             }
             if let Some(q) = self.queued.pop_front() {
-                if matches!(q, Queued::Bound) && self.bound.is_none() {
+                if matches!(q, Queued::Bound | Queued::Resumed(_)) && self.bound.is_none() {
                     continue;
                 }
                 return Output::Event(match q {
@@ -611,6 +651,13 @@ where
                     },
                     Queued::Bound => match self.bound.as_ref() {
                         Some(j) => Event::Bound { jid: j.as_jid() },
+                        None => Event::Closed(CloseReason::Polite),
+                    },
+                    Queued::Resumed(resend) => match self.bound.as_ref() {
+                        Some(j) => Event::Resumed {
+                            jid: j.as_jid(),
+                            resend,
+                        },
                         None => Event::Closed(CloseReason::Polite),
                     },
                     Queued::Closed(reason) => Event::Closed(reason),

@@ -267,7 +267,7 @@ impl Session<'_> {
                                 eprintln!("serve: session closed: {reason:?}");
                             }
                         }
-                        Event::Authenticated { .. } => {}
+                        Event::Authenticated { .. } | Event::Resumed { .. } => {}
                     }
                     None
                 }
