@@ -687,3 +687,88 @@ fn fault_injection_every_message_once_and_in_order() {
         );
     }
 }
+
+/// The raw exchange: `<resume/>` against a kept session whose counters
+/// wrapped at 2^32, and a client `h` above what was sent.
+#[test]
+fn resume_counts_modulo_2_32_and_refuses_a_count_too_high() {
+    const OPEN: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
+    let login = format!(
+        "{OPEN}<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAGFsaWNlLXBhc3M=</auth>{OPEN}"
+    );
+    let run = |attrs: &str, chunk: usize| {
+        let detached: Detachments = Rc::default();
+        detached.borrow_mut().insert(
+            "k1".into(),
+            Kept {
+                username: "alice".into(),
+                state: Detached {
+                    jid: JidBuf::parse("alice@example.com/phone").unwrap(),
+                    inbound: 7,
+                    // Three sent since the counter wrapped.
+                    outbound: 2,
+                },
+                unacked: VecDeque::new(),
+            },
+        );
+        let mut server = Pair::connection(&detached, "alice", 0);
+        let input = format!("{login}<resume xmlns='urn:xmpp:sm:3' {attrs}/>");
+        let (mut out, mut events) = (String::new(), Vec::new());
+        for piece in input.as_bytes().chunks(chunk) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let n = server.handle_input(rest, Instant::from_millis(5));
+                rest = &rest[n..];
+                loop {
+                    match server.poll(Instant::from_millis(5)) {
+                        server::Output::Transmit(b) => {
+                            out.push_str(std::str::from_utf8(b).unwrap())
+                        }
+                        server::Output::Event(server::Event::Resumed { jid, resend }) => {
+                            events.push(format!("resumed {jid} {resend}"))
+                        }
+                        server::Output::Event(server::Event::Closed(r)) => {
+                            events.push(format!("{r:?}"))
+                        }
+                        server::Output::Event(_) => {}
+                        _ => break,
+                    }
+                }
+            }
+        }
+        let c = server.stream_management();
+        (out, events, c)
+    };
+    let both = |attrs: &str| {
+        let whole = run(attrs, usize::MAX);
+        assert_eq!(whole, run(attrs, 1), "whole and byte by byte differ");
+        whole
+    };
+    // h = 2^32 - 1: the client handled all but the last two.
+    let (out, events, c) = both("previd='k1' h='4294967295'");
+    assert!(
+        out.ends_with("<resumed xmlns='urn:xmpp:sm:3' previd='k1' h='7'/>"),
+        "{out}"
+    );
+    assert_eq!(events, ["resumed alice@example.com/phone 3"]);
+    let c = c.unwrap();
+    assert_eq!((c.inbound, c.outbound, c.acked), (7, u32::MAX, u32::MAX));
+    // h = 3: more than the 2 sent.
+    let (out, events, _) = both("previd='k1' h='3'");
+    assert!(out.ends_with(
+        "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+         <handled-count-too-high xmlns='urn:xmpp:sm:3' h='3' send-count='2'/></stream:error></stream:stream>"
+    ), "{out}");
+    assert_eq!(events, ["ErrorSent(UndefinedCondition)"]);
+    // An unknown id; no h.
+    let failed = |c: &str| {
+        format!("<failed xmlns='urn:xmpp:sm:3'><{c} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>")
+    };
+    let (out, events, _) = both("previd='k2' h='0'");
+    assert!(out.ends_with(&failed("item-not-found")), "{out}");
+    assert!(events.is_empty());
+    let (out, events, _) = both("previd='k1'");
+    assert!(out.ends_with(&failed("bad-request")), "{out}");
+    assert!(events.is_empty());
+}
