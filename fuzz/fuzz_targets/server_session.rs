@@ -21,9 +21,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use picoxmpp::jid::JidBuf;
 use picoxmpp::sasl::scram::HashFunction;
 use picoxmpp::sasl::scram_server::StoredKeys;
-use picoxmpp::server::{Accounts, CloseReason, Config, Event, Output, Server, TlsMode};
+use picoxmpp::server::{Accounts, CloseReason, Config, Detached, Event, Output, Server, TlsMode};
 use picoxmpp::time::Instant;
 use picoxmpp::xml::{self, StreamParser};
 use std::sync::OnceLock;
@@ -62,6 +63,17 @@ impl Accounts for Store {
                 .map(|h| StoredKeys::derive(h, "pw", b"salt", 4096).unwrap())
         });
         (username == "juliet").then(|| keys.iter().find(|k| k.hash() == hash).cloned())?
+    }
+    /// One detached session of juliet's, `k1`, whose counters wrapped.
+    fn resume(&mut self, username: &str, previd: &str) -> Option<Detached> {
+        if previd != "k1" {
+            return None;
+        }
+        Some(Detached {
+            jid: JidBuf::parse(&format!("{username}@example.com/r")).ok()?,
+            inbound: u32::MAX,
+            outbound: 3,
+        })
     }
 }
 
@@ -178,6 +190,7 @@ fuzz_target!(|data: &[u8]| {
     config.tls = if ctl[0] & 2 != 0 { TlsMode::Required } else { TlsMode::Off };
     config.allow_plain_without_tls = true;
     config.legacy_session = true;
+    config.resumption = Some(Duration::from_secs(60));
     let mut rx = vec![0u8; 2048];
     let mut tx = vec![0u8; 4096];
     let mut run = Run {
