@@ -136,15 +136,23 @@ fn pump(conn: &mut Connection<'static>, seen: &mut Vec<Seen>, slice: Duration) {
     }
 }
 
-/// Pumps `conn` until `want` matches an event, or fails after WAIT.
-fn wait_for(conn: &mut Connection<'static>, mut want: impl FnMut(&Seen) -> bool) -> Seen {
+/// Pumps `conn` until `want` matches an event, or fails after WAIT. The
+/// events in `seen` count too: a peer may act as soon as it is ready, so
+/// what arrived while waiting for it must not be thrown away.
+fn wait_for(
+    conn: &mut Connection<'static>,
+    seen: &mut Vec<Seen>,
+    mut want: impl FnMut(&Seen) -> bool,
+) -> Seen {
     let deadline = Instant::now() + WAIT;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        pump(conn, &mut seen, Duration::from_millis(50));
-        if let Some(s) = seen.iter().find(|s| want(s)) {
-            return s.clone();
+    loop {
+        if let Some(i) = seen.iter().position(|s| want(s)) {
+            return seen.remove(i);
         }
+        if Instant::now() >= deadline {
+            break;
+        }
+        pump(conn, seen, Duration::from_millis(50));
     }
     panic!("not seen within {WAIT:?}; saw {seen:?}");
 }
@@ -168,11 +176,14 @@ fn slixmpp_logs_in_with_scram_sha1_and_exchanges_messages_and_presence() {
             &body,
         ],
     );
+    let mut early = Vec::new();
     let carol = peer.expect("ready ", PEER_WAIT, || {
-        pump(&mut alice, &mut Vec::new(), Duration::from_millis(5))
+        pump(&mut alice, &mut early, Duration::from_millis(5))
     });
     assert!(carol.starts_with("carol@localhost/"), "{carol}");
-    let got = wait_for(&mut alice, |e| matches!(e, Seen::Message { .. }));
+    let got = wait_for(&mut alice, &mut early, |e| {
+        matches!(e, Seen::Message { .. })
+    });
     assert_eq!(
         got,
         Seen::Message {
@@ -323,8 +334,10 @@ fn go_sendxmpp_logs_in_with_scram_sha1_and_exchanges_messages_and_presence() {
         )
         .unwrap();
     bob.close().unwrap();
+    let mut seen = Vec::new();
     wait_for(
         &mut alice,
+        &mut seen,
         |e| matches!(e, Seen::Presence { from, kind: Some(PresenceType::Unavailable) } if from == "bob@localhost/setup"),
     );
 
@@ -332,6 +345,7 @@ fn go_sendxmpp_logs_in_with_scram_sha1_and_exchanges_messages_and_presence() {
     let listener = Go::spawn(&s, "bob", &["--listen"], None);
     let online = wait_for(
         &mut alice,
+        &mut seen,
         |e| matches!(e, Seen::Presence { from, kind: Some(PresenceType::Available) } if from.starts_with("bob@localhost/go-sendxmpp")),
     );
     let Seen::Presence { from: go_bob, .. } = online else {
@@ -348,7 +362,7 @@ fn go_sendxmpp_logs_in_with_scram_sha1_and_exchanges_messages_and_presence() {
         .unwrap();
     let deadline = Instant::now() + WAIT;
     let line = loop {
-        pump(&mut alice, &mut Vec::new(), Duration::from_millis(20));
+        pump(&mut alice, &mut seen, Duration::from_millis(20));
         if let Ok(line) = listener.lines.try_recv() {
             if line.contains("hello go-sendxmpp") {
                 break line;
@@ -366,7 +380,7 @@ fn go_sendxmpp_logs_in_with_scram_sha1_and_exchanges_messages_and_presence() {
         &["alice@localhost/pico"],
         Some("hello picoxmpp\n"),
     );
-    let got = wait_for(&mut alice, |e| matches!(e, Seen::Message { .. }));
+    let got = wait_for(&mut alice, &mut seen, |e| matches!(e, Seen::Message { .. }));
     match got {
         Seen::Message { from, body } => {
             assert!(from.starts_with("bob@localhost/go-sendxmpp"), "{from}");
