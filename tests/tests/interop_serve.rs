@@ -146,7 +146,7 @@ fn wait_for(
 ) -> Seen {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(i) = seen.iter().position(|s| want(s)) {
+        if let Some(i) = seen.iter().position(&mut want) {
             return seen.remove(i);
         }
         if Instant::now() >= deadline {
