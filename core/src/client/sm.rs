@@ -17,12 +17,12 @@
 //! [`Client`] after a reboot.
 
 use super::{Client, ClientError, Queued, State, MAX_BOUND_JID_LEN};
+use crate::decimal::Decimal;
 use crate::error::StreamErrorCondition;
 use crate::jid::{Jid, JidBuf};
 use crate::stream::ns;
 use crate::time::Instant;
 use crate::xml::{StreamHeaderBuilder, WriteError, Writer};
-use core::fmt::Write as _;
 use core::time::Duration;
 use heapless::String;
 
@@ -851,11 +851,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// `<r/>` or `<a h=''/>`; `false` when the transmit queue has no room
     /// now.
     fn queue_ack_nonza(&mut self, name: &str, h: Option<u32>) -> bool {
-        let mut hs = String::<10>::new();
-        if let Some(h) = h {
-            let _ = write!(hs, "{h}");
-        }
-        let h = h.map(|_| hs.as_str());
+        let hs = h.map(Decimal::new);
+        let h = hs.as_ref().map(Decimal::as_str);
         self.queue_nonza(name, ns::SM, h.map(|h| ("h", h))).is_ok()
     }
 
@@ -894,15 +891,14 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             self.resume_failed();
             return Ok(false);
         }
-        let mut hs = String::<10>::new();
-        let _ = write!(hs, "{}", self.sm.h_in);
+        let hs = Decimal::new(self.sm.h_in);
         let mut idb = [0u8; MAX_SM_ID_LEN];
         let id = super::copy_str(&mut idb, self.sm.id())?;
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element("resume")?;
             w.ns(ns::SM)?;
-            w.attr("h", &hs)?;
+            w.attr("h", hs.as_str())?;
             w.attr("previd", id)?;
             w.end_element("resume")?;
             w.finish()
@@ -929,18 +925,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let Some(config) = self.sm.config.filter(|_| self.sm.offered) else {
             return Ok(());
         };
-        let mut max = String::<10>::new();
-        if let Some(m) = config.max {
-            let _ = write!(max, "{m}");
-        }
+        let max = config.max.map(Decimal::new);
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element("enable")?;
             w.ns(ns::SM)?;
             if config.resume {
                 w.attr("resume", "true")?;
-                if !max.is_empty() {
-                    w.attr("max", &max)?;
+                if let Some(max) = &max {
+                    w.attr("max", max.as_str())?;
                 }
             }
             w.end_element("enable")?;
@@ -1074,12 +1067,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// XEP-0198 §4: a bad count is `undefined-condition`, with
     /// `<handled-count-too-high/>` when the count is above what was sent.
     fn sm_error(&mut self, too_high: Option<(u32, u32)>, what: &'static str) -> ClientError {
-        let mut hs = String::<10>::new();
-        let mut ss = String::<10>::new();
-        if let Some((h, sent)) = too_high {
-            let _ = write!(hs, "{h}");
-            let _ = write!(ss, "{sent}");
-        }
+        let counts = too_high.map(|(h, sent)| (Decimal::new(h), Decimal::new(sent)));
         let cond = StreamErrorCondition::UndefinedCondition.as_str();
         let _ = self.queue_unit(|b| {
             let mut w = Writer::new(b);
@@ -1087,11 +1075,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.start_element(cond)?;
             w.ns(ns::STREAMS)?;
             w.end_element(cond)?;
-            if too_high.is_some() {
+            if let Some((hs, ss)) = &counts {
                 w.start_element("handled-count-too-high")?;
                 w.ns(ns::SM)?;
-                w.attr("h", &hs)?;
-                w.attr("send-count", &ss)?;
+                w.attr("h", hs.as_str())?;
+                w.attr("send-count", ss.as_str())?;
                 w.end_element("handled-count-too-high")?;
             }
             w.end_element("stream:error")?;
