@@ -999,7 +999,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 });
             }
             // 2b. Stanzas of a lost session handed back.
-            if self.sm.hand_back > 0 && !self.sm.queue.is_empty() {
+            if sm::COMPILED && self.sm.hand_back > 0 && !self.sm.queue.is_empty() {
                 return Ok(match self.next_hand_back() {
                     Some(unit) => Output::Event(Event::Unacked(unit)),
                     None => Output::Wait(None),

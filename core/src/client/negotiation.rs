@@ -147,7 +147,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             let _ = self.queue_unit(StreamHeaderBuilder::write_close);
             return Err(self.fail(ClientError::StreamError(condition)));
         }
-        if el.namespace() == ns::SM && self.authenticated {
+        if super::sm::COMPILED && el.namespace() == ns::SM && self.authenticated {
             return self.on_sm(now);
         }
         match self.state {
@@ -211,7 +211,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if let Some(max) = offer.max_stanza {
             self.server_max_stanza = Some(max);
         }
-        self.sm.offered = f.stream_management();
+        self.sm.offered = super::sm::COMPILED && f.stream_management();
         self.sm.csi = f.client_state_indication();
 
         // 1. TLS (RFC 6120 §5.3.1): first, when the stream is not

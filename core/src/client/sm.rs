@@ -26,6 +26,11 @@ use crate::xml::{StreamHeaderBuilder, WriteError, Writer};
 use core::time::Duration;
 use heapless::String;
 
+/// Whether stream management is built in (feature `stream-management`).
+/// Without it the checks below are constant and the compiler drops the
+/// XEP-0198 code a small device never runs: `<sm/>` offers are ignored.
+pub(super) const COMPILED: bool = cfg!(feature = "stream-management");
+
 /// Longest resumption id (XEP-0198 §5 `id`) kept; Prosody sends a UUID
 /// (36 bytes), ejabberd a base64 term of about 60. A longer id makes the
 /// stream not resumable, never a truncated id.
@@ -345,7 +350,7 @@ impl<'b> Sm<'b> {
 
     /// Whether stanzas of a ready session go through the unacked queue.
     pub(crate) fn queues(&self) -> bool {
-        self.mode != Mode::Off || !self.queue.is_empty()
+        COMPILED && (self.mode != Mode::Off || !self.queue.is_empty())
     }
 
     /// Outbound stanzas counted so far (`acked` plus those in flight).
@@ -404,6 +409,9 @@ impl<'b> Sm<'b> {
 
     /// When an ack request falls due by time.
     pub(crate) fn request_deadline(&self) -> Option<Instant> {
+        if !COMPILED {
+            return None;
+        }
         let after = self.config?.request_after?;
         match self.mode {
             Mode::Off => None,
@@ -462,6 +470,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// flight). Call it before the first poll; it stays on across
     /// [`connection_lost`](Self::connection_lost). Without it, or when the
     /// server does not offer `<sm/>`, stanzas are sent as before.
+    #[cfg(feature = "stream-management")]
     pub fn enable_stream_management(&mut self, queue: &'b mut [u8], config: SmConfig) {
         self.sm.queue = UnackedQueue::new(queue);
         self.sm.config = Some(config);
@@ -772,6 +781,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// sends the `<r/>` and `<a/>` that are due. `true` when something was
     /// queued.
     pub(super) fn pump(&mut self, now: Instant) -> bool {
+        if !COMPILED {
+            return false;
+        }
         let mut any = false;
         if self.sm.want_answer {
             let h = self.sm.h_in;
@@ -878,7 +890,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// the server offers stream management. `true` when `<resume/>` went
     /// out.
     pub(super) fn try_resume(&mut self, now: Instant) -> Result<bool, ClientError> {
-        if !self.sm.had_session {
+        if !COMPILED || !self.sm.had_session {
             return Ok(false);
         }
         let expired = match (self.sm.lost_at, self.sm.max) {
@@ -922,6 +934,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// Right after binding: `<enable/>` when offered (XEP-0198 §3). The
     /// session is ready at once; stanzas sent from here are counted.
     pub(super) fn enable_after_bind(&mut self) -> Result<(), ClientError> {
+        if !COMPILED {
+            return Ok(());
+        }
         let Some(config) = self.sm.config.filter(|_| self.sm.offered) else {
             return Ok(());
         };
@@ -1096,7 +1111,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// Pops the stanza handed out as [`super::Event::Unacked`] last time.
     pub(super) fn pop_handed_out(&mut self) {
-        if self.sm.handed_out {
+        if COMPILED && self.sm.handed_out {
             self.sm.handed_out = false;
             self.sm.queue.pop_front();
         }
