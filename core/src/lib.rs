@@ -23,7 +23,8 @@
 //! `ip-literal-domains` (on by default; off, JIDs with IP literal domains
 //! are refused and `core::net`'s parsers stay out of the flash),
 //! `stream-management` (on by default: XEP-0198; off, `<sm/>` offers are
-//! ignored and its code stays out of the flash), `defmt`
+//! ignored and its code stays out of the flash), `small` (flash over
+//! speed: the XML scanner's hot paths are not forced inline), `defmt`
 //! (formatting for firmware logs), `scram-sha256` and `scram-sha512` (on
 //! by default; off, SCRAM-SHA-1 alone keeps the firmware small), and
 //! `legacy-digest-md5` (off by default: DIGEST-MD5, RFC 2831, historic
