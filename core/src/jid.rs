@@ -67,7 +67,8 @@
 //!   left is either an IPv6 literal in brackets (`[::1]`, checked with
 //!   [`core::net::Ipv6Addr`]'s parser; no zone identifier, no `IPvFuture`),
 //!   an IPv4 literal (a name made only of digits and dots must be one, checked
-//!   with [`core::net::Ipv4Addr`]'s parser), or dot-separated non-empty
+//!   with [`core::net::Ipv4Addr`]'s parser; without the `ip-literal-domains`
+//!   feature both kinds are refused), or dot-separated non-empty
 //!   labels. A label holds ASCII letters, digits, `-` and `_` (the underscore
 //!   is not LDH, but is accepted for leniency with deployed service names),
 //!   does not start or end with `-`, and may hold non-ASCII characters
@@ -104,6 +105,7 @@
 
 use core::fmt::{self, Write as _};
 use core::hash::{Hash, Hasher};
+#[cfg(feature = "ip-literal-domains")]
 use core::net::{Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 
@@ -241,6 +243,32 @@ fn check_label(label: &str) -> Result<(), JidError> {
     Ok(())
 }
 
+/// An IPv6 address as RFC 7622 §3.2 takes it (RFC 3986 `IPv6address`).
+#[cfg(feature = "ip-literal-domains")]
+fn is_ipv6(addr: &str) -> bool {
+    addr.parse::<Ipv6Addr>().is_ok()
+}
+
+/// An IPv4 address in dotted-decimal form (RFC 3986 `IPv4address`).
+#[cfg(feature = "ip-literal-domains")]
+fn is_ipv4(addr: &str) -> bool {
+    addr.parse::<Ipv4Addr>().is_ok()
+}
+
+/// Without `ip-literal-domains` no IP literal is accepted: a device that
+/// only ever talks to named servers keeps `core::net`'s parsers out of its
+/// flash, and refuses what it cannot check.
+#[cfg(not(feature = "ip-literal-domains"))]
+fn is_ipv6(_: &str) -> bool {
+    false
+}
+
+/// See [`is_ipv6`]: refused without `ip-literal-domains`.
+#[cfg(not(feature = "ip-literal-domains"))]
+fn is_ipv4(_: &str) -> bool {
+    false
+}
+
 /// Checks a domainpart and returns it without its trailing dot.
 fn check_domain(domain: &str) -> Result<&str, JidError> {
     let domain = domain.strip_suffix('.').unwrap_or(domain);
@@ -252,9 +280,9 @@ fn check_domain(domain: &str) -> Result<&str, JidError> {
     }
     if let Some(inner) = domain.strip_prefix('[') {
         let addr = inner.strip_suffix(']').ok_or(JidError::InvalidIpLiteral)?;
-        return match addr.parse::<Ipv6Addr>() {
-            Ok(_) => Ok(domain),
-            Err(_) => Err(JidError::InvalidIpLiteral),
+        return match is_ipv6(addr) {
+            true => Ok(domain),
+            false => Err(JidError::InvalidIpLiteral),
         };
     }
     let mut all_numeric = true;
@@ -262,7 +290,7 @@ fn check_domain(domain: &str) -> Result<&str, JidError> {
         check_label(label)?;
         all_numeric &= label.bytes().all(|b| b.is_ascii_digit());
     }
-    if all_numeric && domain.parse::<Ipv4Addr>().is_err() {
+    if all_numeric && !is_ipv4(domain) {
         return Err(JidError::InvalidIpLiteral);
     }
     Ok(domain)
@@ -897,9 +925,13 @@ mod tests {
             "a-b.example",
             "3com.com",
             "example.123",
+            #[cfg(feature = "ip-literal-domains")]
             "127.0.0.1",
+            #[cfg(feature = "ip-literal-domains")]
             "[::1]",
+            #[cfg(feature = "ip-literal-domains")]
             "[2001:DB8::1]",
+            #[cfg(feature = "ip-literal-domains")]
             "[::ffff:192.0.2.1]",
         ] {
             assert_eq!(parts(ok).1, ok);
@@ -952,6 +984,25 @@ mod tests {
         assert_eq!(parts(&format!("{ulabel}.example")).1.len(), 80 + 8);
     }
 
+    /// Without `ip-literal-domains`, every IP literal is refused, well
+    /// formed or not, since none can be checked.
+    #[cfg(not(feature = "ip-literal-domains"))]
+    #[test]
+    fn ip_literals_refused_without_the_feature() {
+        for domain in [
+            "127.0.0.1",
+            "[::1]",
+            "[2001:DB8::1]",
+            "10.0.0.1.",
+            "256.0.0.1",
+        ] {
+            assert_eq!(err(domain), JidError::InvalidIpLiteral, "{domain:?}");
+            assert_eq!(err(&format!("u@{domain}/r")), JidError::InvalidIpLiteral);
+        }
+        // Names are untouched.
+        assert_eq!(parts("u@example.123/r").1, "example.123");
+    }
+
     #[test]
     fn trailing_dot() {
         let jid = Jid::parse("juliet@example.com./balcony").unwrap();
@@ -964,6 +1015,7 @@ mod tests {
         assert_eq!(jid, plain);
         assert_eq!(hash_of(&jid), hash_of(&plain));
         assert_eq!(parts("example.com."), (None, "example.com", None));
+        #[cfg(feature = "ip-literal-domains")]
         assert_eq!(parts("127.0.0.1."), (None, "127.0.0.1", None));
         let buf: JidBuf = JidBuf::parse("juliet@example.com./balcony").unwrap();
         assert_eq!(buf.as_str(), "juliet@example.com/balcony");
@@ -1062,6 +1114,7 @@ mod tests {
             Jid::parse("fussball@example.com").unwrap()
         );
         // IPv6 literals compare as text, hex digits case-insensitively.
+        #[cfg(feature = "ip-literal-domains")]
         assert_eq!(Jid::parse("[::A]").unwrap(), Jid::parse("[::a]").unwrap());
         // Jid and JidBuf compare both ways and hash alike.
         let buf: JidBuf<64> = JidBuf::parse("JULIET@example.com/Balcony").unwrap();
@@ -1104,6 +1157,7 @@ mod tests {
             "example.com",
             "example.com/foobar",
             "a.example.com/b@example.net",
+            #[cfg(feature = "ip-literal-domains")]
             "π@[::1]/♚",
         ] {
             let jid = Jid::parse(s).unwrap();

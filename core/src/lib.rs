@@ -21,7 +21,12 @@
 //! - `io` (features `embedded-io`, `embedded-io-async`): drivers that carry
 //!   a session over the I/O traits of microcontroller network stacks.
 //!
-//! Features: `std` (vector instructions found at run time), `defmt`
+//! Features: `std` (vector instructions found at run time),
+//! `ip-literal-domains` (on by default; off, JIDs with IP literal domains
+//! are refused and `core::net`'s parsers stay out of the flash),
+//! `stream-management` (on by default: XEP-0198; off, `<sm/>` offers are
+//! ignored and its code stays out of the flash), `small` (flash over
+//! speed: the XML scanner's hot paths are not forced inline), `defmt`
 //! (formatting for firmware logs), `scram-sha256` and `scram-sha512` (on
 //! by default; off, SCRAM-SHA-1 alone keeps the firmware small), and
 //! `legacy-digest-md5` (off by default: DIGEST-MD5, RFC 2831, historic
@@ -36,6 +41,7 @@
 extern crate std;
 
 pub mod client;
+mod decimal;
 pub mod error;
 #[cfg(any(feature = "embedded-io", feature = "embedded-io-async"))]
 pub mod io;

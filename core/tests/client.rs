@@ -660,6 +660,31 @@ fn stream_errors_end_the_session() {
     assert_eq!(h.client.see_other_host(), Some("example.net:5222"));
 }
 
+/// Without the `stream-management` feature the `<sm/>` offer is ignored
+/// (no `<enable/>` after binding), and an XEP-0198 element from the server
+/// is a nonza this client did not ask for: ignored, the session goes on.
+#[cfg(not(feature = "stream-management"))]
+#[test]
+fn without_stream_management_the_offer_is_ignored() {
+    let (mut h, out) = ready(config("juliet@example.com", "pw"));
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Out::Tx(t) if t.contains("urn:xmpp:sm:3"))),
+        "{out:?}"
+    );
+    let out = h.feed(
+        "<r xmlns='urn:xmpp:sm:3'/><message from='romeo@example.net/o'><body>hi</body></message>",
+        usize::MAX,
+    );
+    assert_eq!(
+        out,
+        vec![Out::Message {
+            from: Some("romeo@example.net/o".into()),
+            body: Some("hi".into())
+        }]
+    );
+}
+
 #[test]
 fn bad_xml_from_the_server_gets_a_stream_error() {
     let (mut h, _) = ready(config("juliet@example.com", "pw"));

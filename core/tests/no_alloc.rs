@@ -292,6 +292,7 @@ mod session {
     /// Stream management: enable, acks both ways, a lost connection,
     /// resumption with a resend, the exported state imported into a new
     /// client.
+    #[cfg(feature = "stream-management")]
     fn sm_session(
         rx: &mut [u8],
         tx: &mut [u8],
@@ -365,6 +366,7 @@ mod session {
         (seen, n)
     }
 
+    #[cfg(feature = "stream-management")]
     #[test]
     fn stream_management_allocates_nothing() {
         let mut rx = [0u8; 2048];

@@ -40,7 +40,8 @@ pub(crate) fn format_id(prefix: &[u8; ID_PREFIX_LEN], serial: u32) -> IqId {
     let mut id = IqId::new();
     let prefix = core::str::from_utf8(prefix).unwrap_or("px");
     // Cannot fail: 6 + 10 digits fit in MAX_ID_LEN.
-    let _ = fmt::write(&mut id, format_args!("{prefix}{serial}"));
+    let _ = id.push_str(prefix);
+    let _ = id.push_str(crate::decimal::Decimal::new(serial).as_str());
     id
 }
 

@@ -30,7 +30,7 @@ use crate::time::Instant;
 use crate::xml::{Element, Limits, StreamParser, WriteError, Writer};
 use core::fmt;
 use core::time::Duration;
-use heapless::{Deque, String};
+use heapless::Deque;
 use iq::{Pending, PendingIqs, Purpose};
 use tx::{QueueError, TxQueue};
 
@@ -753,8 +753,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         priority: i8,
     ) -> Result<(), ClientError> {
         self.ready_to_send()?;
-        let mut prio = String::<4>::new();
-        let _ = fmt::write(&mut prio, format_args!("{priority}"));
+        let prio = crate::decimal::Decimal::from_i32(priority.into());
         self.queue_stanza(|w| {
             w.start_element("presence")?;
             if let Some(s) = show {
@@ -769,7 +768,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             }
             if priority != 0 {
                 w.start_element("priority")?;
-                w.text(&prio)?;
+                w.text(prio.as_str())?;
                 w.end_element("priority")?;
             }
             w.end_element("presence")
@@ -1000,7 +999,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 });
             }
             // 2b. Stanzas of a lost session handed back.
-            if self.sm.hand_back > 0 && !self.sm.queue.is_empty() {
+            if sm::COMPILED && self.sm.hand_back > 0 && !self.sm.queue.is_empty() {
                 return Ok(match self.next_hand_back() {
                     Some(unit) => Output::Event(Event::Unacked(unit)),
                     None => Output::Wait(None),

@@ -5,9 +5,7 @@
 //! Every transition of the negotiation is in this file.
 
 use super::phase::PhaseState;
-use super::{
-    copy_str, iq::Purpose, Client, ClientError, Queued, State, Step, TlsPolicy, MAX_HOST_LEN,
-};
+use super::{iq::Purpose, Client, ClientError, Queued, State, Step, TlsPolicy, MAX_HOST_LEN};
 use crate::error::StreamErrorCondition;
 use crate::jid::{Jid, JidBuf};
 use crate::sasl::{self, Capabilities, ChannelBinding, ChannelBindingTypes, Mechanism};
@@ -52,10 +50,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let domain = self.config.jid.domain();
         // §4.7.1: `from` only once the stream is protected, where it does
         // not leak the account to an eavesdropper.
-        let bare = self.config.jid.bare();
-        let mut buf = [0u8; super::MAX_TRACKED_JID_LEN * 2];
+        let bare = self.config.jid.bare().as_str();
         let from = match self.tls {
-            true => Some(copy_str(&mut buf, bare.as_str())?),
+            true if bare.len() > super::MAX_TRACKED_JID_LEN * 2 => {
+                return Err(ClientError::InvalidInput("address too long"));
+            }
+            true => Some(bare),
             false => None,
         };
         let lang = self.config.lang;
@@ -129,6 +129,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         )
     }
 
+    // The phases below are kept out of line (`inline(never)`): inlined, the
+    // buffers of each (SASL messages, JIDs) add up in this one frame, on
+    // the stack of every element of the session.
     fn on_element(&mut self, now: Instant) -> Result<Step, ClientError> {
         let Some(el) = self.parser.current() else {
             return Ok(Step::Continue);
@@ -147,7 +150,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             let _ = self.queue_unit(StreamHeaderBuilder::write_close);
             return Err(self.fail(ClientError::StreamError(condition)));
         }
-        if el.namespace() == ns::SM && self.authenticated {
+        if super::sm::COMPILED && el.namespace() == ns::SM && self.authenticated {
             return self.on_sm(now);
         }
         match self.state {
@@ -174,6 +177,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
     }
 
+    #[inline(never)]
     fn on_features(&mut self, now: Instant) -> Result<Step, ClientError> {
         let Some(el) = self.parser.current() else {
             return Ok(Step::Continue);
@@ -211,7 +215,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if let Some(max) = offer.max_stanza {
             self.server_max_stanza = Some(max);
         }
-        self.sm.offered = f.stream_management();
+        self.sm.offered = super::sm::COMPILED && f.stream_management();
         self.sm.csi = f.client_state_indication();
 
         // 1. TLS (RFC 6120 §5.3.1): first, when the stream is not
@@ -259,6 +263,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// RFC 6120 §6.4.2: picks the mechanism and sends `<auth/>` with the
     /// initial response.
+    #[inline(never)]
     fn start_sasl(&mut self, offer: &Offer) -> Result<Step, ClientError> {
         let mut bindings: heapless::Vec<ChannelBinding<'_>, 2> = heapless::Vec::new();
         let (exporter, endpoint) = self.phase.channel_binding();
@@ -364,18 +369,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         mechanism: Option<&str>,
         data: Option<&[u8]>,
     ) -> Result<(), ClientError> {
-        let mut b64 = [0u8; 700];
-        let text = match data {
-            None => None,
-            Some([]) => Some("="),
-            Some(data) => {
-                use base64::Engine as _;
-                let n = base64::engine::general_purpose::STANDARD
-                    .encode_slice(data, &mut b64)
-                    .map_err(|_| ClientError::InvalidInput("SASL message too long"))?;
-                Some(core::str::from_utf8(&b64[..n]).unwrap_or_default())
-            }
-        };
+        if data.is_some_and(|d| d.len() > MAX_SASL_MESSAGE) {
+            return Err(ClientError::InvalidInput("SASL message too long"));
+        }
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element(name)?;
@@ -383,8 +379,21 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             if let Some(m) = mechanism {
                 w.attr("mechanism", m)?;
             }
-            if let Some(text) = text {
-                w.text(text)?;
+            match data {
+                None => {}
+                Some([]) => w.text("=")?,
+                // Base64 in pieces of whole 3-byte groups, which encode
+                // the same as the whole: no buffer for the encoded text.
+                Some(data) => {
+                    use base64::Engine as _;
+                    for piece in data.chunks(B64_PIECE) {
+                        let mut b64 = [0u8; B64_PIECE / 3 * 4];
+                        let n = base64::engine::general_purpose::STANDARD
+                            .encode_slice(piece, &mut b64)
+                            .unwrap_or_default();
+                        w.text(core::str::from_utf8(&b64[..n]).unwrap_or_default())?;
+                    }
+                }
             }
             w.end_element(name)?;
             w.finish()
@@ -392,6 +401,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 
     /// RFC 6120 §6.4.3-§6.4.6: challenges, success, failure.
+    #[inline(never)]
     fn on_sasl(&mut self) -> Result<Step, ClientError> {
         let Some(el) = self.parser.current() else {
             return Ok(Step::Continue);
@@ -399,7 +409,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if el.namespace() != ns::SASL {
             return Err(self.protocol("a stanza during SASL"));
         }
-        let mut decoded = [0u8; 512];
+        let mut decoded = [0u8; 700];
         let name = el.name();
         let data = match decode_b64(&el, &mut decoded) {
             Ok(d) => d,
@@ -534,13 +544,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// RFC 6120 §7.6.1: asks for the configured resource, or lets the
     /// server assign one.
+    #[inline(never)]
     pub(super) fn bind(&mut self, now: Instant) -> Result<Step, ClientError> {
+        // The caller's JID, not a borrow of `self`: no copy needed.
         let resource = self.config.jid.resource();
-        let mut res_buf = [0u8; 1024];
-        let resource = match resource {
-            Some(r) => Some(copy_str(&mut res_buf, r)?),
-            None => None,
-        };
         self.request(
             None,
             IqType::Set,
@@ -563,6 +570,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// The answer to the bind request (RFC 6120 §7.6.2): the full JID, or
     /// the error.
+    #[inline(never)]
     pub(super) fn on_bind_answer(&mut self, now: Instant) -> Result<Step, ClientError> {
         let Some(el) = self.parser.current() else {
             return Ok(Step::Continue);
@@ -629,18 +637,92 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 }
 
+/// Longest SASL message sent (decoded), as the 700-byte base64 text it
+/// was first bounded by.
+const MAX_SASL_MESSAGE: usize = 525;
+/// Bytes base64-encoded at a time (a multiple of 3).
+const B64_PIECE: usize = 48;
+
 /// The base64 payload of a SASL element, decoded (`=` is empty, RFC 6120
-/// §6.4.2).
-fn decode_b64<'o>(el: &xml::Element<'_>, out: &'o mut [u8]) -> Result<&'o [u8], ()> {
-    let mut text = [0u8; 700];
-    let t = el.text().decode_into(&mut text).map_err(|_| ())?;
-    let t = t.trim();
+/// §6.4.2) in place in `buf`: decoded bytes never overtake the text being
+/// read (3 for every 4), so one buffer serves both.
+fn decode_b64<'o>(el: &xml::Element<'_>, buf: &'o mut [u8]) -> Result<&'o [u8], ()> {
+    let text = el.text().decode_into(buf).map_err(|_| ())?;
+    let t = text.trim();
     if t.is_empty() || t == "=" {
-        return Ok(&out[..0]);
+        return Ok(&[]);
+    }
+    let start = text.len() - text.trim_start().len();
+    let end = start + t.len();
+    if t.len() % 4 != 0 {
+        return Err(());
     }
     use base64::Engine as _;
-    let n = base64::engine::general_purpose::STANDARD
-        .decode_slice(t, out)
-        .map_err(|_| ())?;
-    Ok(&out[..n])
+    let mut n = 0;
+    let mut at = start;
+    while at < end {
+        let mut group = [0u8; 4];
+        group.copy_from_slice(buf.get(at..at + 4).ok_or(())?);
+        let last = at + 4 == end;
+        // Padding only in the last group (RFC 4648 §4).
+        if !last && group.contains(&b'=') {
+            return Err(());
+        }
+        let mut out = [0u8; 3];
+        let k = base64::engine::general_purpose::STANDARD
+            .decode_slice(group, &mut out)
+            .map_err(|_| ())?;
+        buf.get_mut(n..n + k).ok_or(())?.copy_from_slice(&out[..k]);
+        n += k;
+        at += 4;
+    }
+    buf.get(..n).ok_or(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_b64;
+    use crate::xml::{Event, StreamParser};
+    use base64::Engine as _;
+
+    /// `decode_b64` on `<challenge>{text}</challenge>` after a stream header.
+    fn decode(text: &str) -> Result<std::vec::Vec<u8>, ()> {
+        let mut rx = [0u8; 2048];
+        let mut p = StreamParser::new(&mut rx);
+        let input = std::format!(
+            "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{text}</challenge>"
+        );
+        let n = input.len();
+        p.receive_buffer()[..n].copy_from_slice(input.as_bytes());
+        p.commit(n);
+        assert!(matches!(p.next(), Ok(Some(Event::StreamOpen(_)))));
+        assert!(matches!(p.next(), Ok(Some(Event::Element(_)))));
+        let el = p.current().unwrap();
+        let mut buf = [0u8; 700];
+        decode_b64(&el, &mut buf).map(|d| d.to_vec())
+    }
+
+    #[test]
+    fn sasl_payloads_decode_in_place() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for len in [1, 2, 3, 4, 5, 47, 48, 49, 100, 512, 525] {
+            let data: std::vec::Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let text = b64.encode(&data);
+            assert_eq!(decode(&text), Ok(data.clone()), "{len}");
+            // White space around the text is not part of it (but takes
+            // room in the buffer); a character reference is decoded first.
+            if len < 525 {
+                assert_eq!(decode(&std::format!("\n  {text} \n")), Ok(data.clone()));
+            }
+            let text = text.replacen('A', "&#65;", 1);
+            assert_eq!(decode(&text), Ok(data), "{len}");
+        }
+        assert_eq!(decode(""), Ok(std::vec![]));
+        assert_eq!(decode("="), Ok(std::vec![]));
+        // Not base64: bad characters, padding inside, missing padding, a
+        // text longer than the buffer.
+        for bad in ["AB$D", "AB==AAAA", "ABC", "QQ", "Q===", &"A".repeat(704)] {
+            assert_eq!(decode(bad), Err(()), "{bad:?}");
+        }
+    }
 }

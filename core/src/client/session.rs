@@ -44,6 +44,9 @@ const MAX_REPLY_FIELD: usize = 512;
 
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// A stanza (or stray nonza) after authentication.
+    // Out of line: its copies of `id` and `from` stay off the stack of
+    // the negotiation (`Client::on_element`).
+    #[inline(never)]
     pub(super) fn on_stanza(&mut self, now: Instant) -> Result<Step, ClientError> {
         let Some(el) = self.parser.current() else {
             return Ok(Step::Continue);

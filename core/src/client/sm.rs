@@ -17,14 +17,19 @@
 //! [`Client`] after a reboot.
 
 use super::{Client, ClientError, Queued, State, MAX_BOUND_JID_LEN};
+use crate::decimal::Decimal;
 use crate::error::StreamErrorCondition;
 use crate::jid::{Jid, JidBuf};
 use crate::stream::ns;
 use crate::time::Instant;
 use crate::xml::{StreamHeaderBuilder, WriteError, Writer};
-use core::fmt::Write as _;
 use core::time::Duration;
 use heapless::String;
+
+/// Whether stream management is built in (feature `stream-management`).
+/// Without it the checks below are constant and the compiler drops the
+/// XEP-0198 code a small device never runs: `<sm/>` offers are ignored.
+pub(super) const COMPILED: bool = cfg!(feature = "stream-management");
 
 /// Longest resumption id (XEP-0198 §5 `id`) kept; Prosody sends a UUID
 /// (36 bytes), ejabberd a base64 term of about 60. A longer id makes the
@@ -345,7 +350,7 @@ impl<'b> Sm<'b> {
 
     /// Whether stanzas of a ready session go through the unacked queue.
     pub(crate) fn queues(&self) -> bool {
-        self.mode != Mode::Off || !self.queue.is_empty()
+        COMPILED && (self.mode != Mode::Off || !self.queue.is_empty())
     }
 
     /// Outbound stanzas counted so far (`acked` plus those in flight).
@@ -404,6 +409,9 @@ impl<'b> Sm<'b> {
 
     /// When an ack request falls due by time.
     pub(crate) fn request_deadline(&self) -> Option<Instant> {
+        if !COMPILED {
+            return None;
+        }
         let after = self.config?.request_after?;
         match self.mode {
             Mode::Off => None,
@@ -462,6 +470,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// flight). Call it before the first poll; it stays on across
     /// [`connection_lost`](Self::connection_lost). Without it, or when the
     /// server does not offer `<sm/>`, stanzas are sent as before.
+    #[cfg(feature = "stream-management")]
     pub fn enable_stream_management(&mut self, queue: &'b mut [u8], config: SmConfig) {
         self.sm.queue = UnackedQueue::new(queue);
         self.sm.config = Some(config);
@@ -772,6 +781,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// sends the `<r/>` and `<a/>` that are due. `true` when something was
     /// queued.
     pub(super) fn pump(&mut self, now: Instant) -> bool {
+        if !COMPILED {
+            return false;
+        }
         let mut any = false;
         if self.sm.want_answer {
             let h = self.sm.h_in;
@@ -851,11 +863,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// `<r/>` or `<a h=''/>`; `false` when the transmit queue has no room
     /// now.
     fn queue_ack_nonza(&mut self, name: &str, h: Option<u32>) -> bool {
-        let mut hs = String::<10>::new();
-        if let Some(h) = h {
-            let _ = write!(hs, "{h}");
-        }
-        let h = h.map(|_| hs.as_str());
+        let hs = h.map(Decimal::new);
+        let h = hs.as_ref().map(Decimal::as_str);
         self.queue_nonza(name, ns::SM, h.map(|h| ("h", h))).is_ok()
     }
 
@@ -881,7 +890,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// the server offers stream management. `true` when `<resume/>` went
     /// out.
     pub(super) fn try_resume(&mut self, now: Instant) -> Result<bool, ClientError> {
-        if !self.sm.had_session {
+        if !COMPILED || !self.sm.had_session {
             return Ok(false);
         }
         let expired = match (self.sm.lost_at, self.sm.max) {
@@ -894,15 +903,14 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             self.resume_failed();
             return Ok(false);
         }
-        let mut hs = String::<10>::new();
-        let _ = write!(hs, "{}", self.sm.h_in);
+        let hs = Decimal::new(self.sm.h_in);
         let mut idb = [0u8; MAX_SM_ID_LEN];
         let id = super::copy_str(&mut idb, self.sm.id())?;
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element("resume")?;
             w.ns(ns::SM)?;
-            w.attr("h", &hs)?;
+            w.attr("h", hs.as_str())?;
             w.attr("previd", id)?;
             w.end_element("resume")?;
             w.finish()
@@ -926,21 +934,21 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// Right after binding: `<enable/>` when offered (XEP-0198 §3). The
     /// session is ready at once; stanzas sent from here are counted.
     pub(super) fn enable_after_bind(&mut self) -> Result<(), ClientError> {
+        if !COMPILED {
+            return Ok(());
+        }
         let Some(config) = self.sm.config.filter(|_| self.sm.offered) else {
             return Ok(());
         };
-        let mut max = String::<10>::new();
-        if let Some(m) = config.max {
-            let _ = write!(max, "{m}");
-        }
+        let max = config.max.map(Decimal::new);
         self.queue_unit(|b| {
             let mut w = Writer::new(b);
             w.start_element("enable")?;
             w.ns(ns::SM)?;
             if config.resume {
                 w.attr("resume", "true")?;
-                if !max.is_empty() {
-                    w.attr("max", &max)?;
+                if let Some(max) = &max {
+                    w.attr("max", max.as_str())?;
                 }
             }
             w.end_element("enable")?;
@@ -1074,12 +1082,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// XEP-0198 §4: a bad count is `undefined-condition`, with
     /// `<handled-count-too-high/>` when the count is above what was sent.
     fn sm_error(&mut self, too_high: Option<(u32, u32)>, what: &'static str) -> ClientError {
-        let mut hs = String::<10>::new();
-        let mut ss = String::<10>::new();
-        if let Some((h, sent)) = too_high {
-            let _ = write!(hs, "{h}");
-            let _ = write!(ss, "{sent}");
-        }
+        let counts = too_high.map(|(h, sent)| (Decimal::new(h), Decimal::new(sent)));
         let cond = StreamErrorCondition::UndefinedCondition.as_str();
         let _ = self.queue_unit(|b| {
             let mut w = Writer::new(b);
@@ -1087,11 +1090,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             w.start_element(cond)?;
             w.ns(ns::STREAMS)?;
             w.end_element(cond)?;
-            if too_high.is_some() {
+            if let Some((hs, ss)) = &counts {
                 w.start_element("handled-count-too-high")?;
                 w.ns(ns::SM)?;
-                w.attr("h", &hs)?;
-                w.attr("send-count", &ss)?;
+                w.attr("h", hs.as_str())?;
+                w.attr("send-count", ss.as_str())?;
                 w.end_element("handled-count-too-high")?;
             }
             w.end_element("stream:error")?;
@@ -1108,7 +1111,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// Pops the stanza handed out as [`super::Event::Unacked`] last time.
     pub(super) fn pop_handed_out(&mut self) {
-        if self.sm.handed_out {
+        if COMPILED && self.sm.handed_out {
             self.sm.handed_out = false;
             self.sm.queue.pop_front();
         }

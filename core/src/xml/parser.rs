@@ -422,6 +422,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
     /// The next event, `Ok(None)` when more bytes are needed, or the stream
     /// error the input deserves. After an error every call returns it.
     #[allow(clippy::should_implement_trait)]
+    #[cfg_attr(feature = "small", inline(never))]
     pub fn next(&mut self) -> Result<Option<Event<'_>>, XmlError> {
         match self.phase {
             Phase::Failed(e) => return Err(e),

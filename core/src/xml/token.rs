@@ -411,7 +411,7 @@ pub(crate) type QName<'a> = Option<(Option<&'a [u8]>, &'a [u8])>;
 /// Scans an XML `Name` (XML 1.0 §2.3) at the start of `s`, splitting it as
 /// a qualified name on the way: ASCII name characters take a table-driven
 /// fast path, others the full rule. `None` when no name starts here.
-#[inline(always)]
+#[cfg_attr(not(feature = "small"), inline(always))]
 fn scan_name(s: &[u8]) -> Option<(usize, QName<'_>)> {
     let mut end = match s.first()? {
         c if c.is_ascii_alphabetic() || *c == b'_' || *c == b':' => 1,
@@ -485,7 +485,7 @@ pub(crate) const UNTERMINATED_VALUE: &str = "unterminated attribute value";
 
 /// `AttValue` (XML 1.0 §3.1 production 10): a quoted value without `<`,
 /// whose references are checked.
-#[inline(always)]
+#[cfg_attr(not(feature = "small"), inline(always))]
 fn att_value(s: &[u8]) -> PResult<'_, &[u8]> {
     let Some(&q) = s.first().filter(|q| matches!(q, b'\'' | b'"')) else {
         return fail(s, Cond::NotWellFormed, "attribute value not quoted");
@@ -561,7 +561,7 @@ pub(crate) struct StartTag<'a> {
 
 /// Splits a whole start tag `<name attrs... >` or `.../>` into its name and
 /// attributes text. The attributes are checked by walking them.
-#[inline(always)]
+#[cfg_attr(not(feature = "small"), inline(always))]
 pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
     let Some(rest) = s.strip_prefix(b"<") else {
         return mismatch(s, "expected a start tag");
@@ -587,7 +587,7 @@ pub(crate) fn start_tag(s: &[u8]) -> PResult<'_, StartTag<'_>> {
 }
 
 /// Parses a whole end tag `</name S?>` and returns the name.
-#[inline(always)]
+#[cfg_attr(not(feature = "small"), inline(always))]
 pub(crate) fn end_tag(s: &[u8]) -> PResult<'_, &[u8]> {
     let Some(rest) = s.strip_prefix(b"</") else {
         return mismatch(s, "expected an end tag");
@@ -673,7 +673,7 @@ pub(crate) fn xml_decl(s: &[u8]) -> PResult<'_, ()> {
 
 /// Runs a whole-token parser and maps its failure to a [`TokErr`]; the
 /// token must be consumed entirely.
-#[inline(always)]
+#[cfg_attr(not(feature = "small"), inline(always))]
 pub(crate) fn complete<'a, T>(
     s: &'a [u8],
     p: impl FnOnce(&'a [u8]) -> PResult<'a, T>,
