@@ -585,7 +585,8 @@ pub struct Client<'b, 'c, R> {
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// A client for `config`, working in `rx` (received bytes; its size
     /// bounds the largest stanza it can receive) and `tx` (units waiting
-    /// to be written), drawing nonces and ids from `rng`.
+    /// to be written, each after its 4-byte length), drawing nonces and
+    /// ids from `rng`.
     pub fn new(config: Config<'c>, rx: &'b mut [u8], tx: &'b mut [u8], mut rng: R) -> Self {
         let mut id_prefix = [0u8; iq::ID_PREFIX_LEN];
         const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
