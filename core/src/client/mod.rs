@@ -21,7 +21,10 @@ mod sm;
 mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
-pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION};
+pub use sm::{
+    OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION,
+    SM_NAMES_LEN,
+};
 
 use crate::error::{StreamErrorCondition, XmlError};
 use crate::jid::{Jid, JidBuf};
