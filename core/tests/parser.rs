@@ -527,6 +527,26 @@ fn limits() {
         run_both(&attrs, 1024, Some(limits)).1.unwrap().condition,
         C::PolicyViolation
     );
+    // Prefixed declarations in scope at once: MAX_PREFIX_DECLS, then
+    // policy-violation (across nesting levels too), never a silent drop.
+    let decls = |n: usize, nested: bool| {
+        let d: Vec<String> = (0..n).map(|i| format!("xmlns:p{i}='urn:x:{i}'")).collect();
+        if nested {
+            let (a, b) = d.split_at(n / 2);
+            short(&format!("<a {}><b {}/></a>", a.join(" "), b.join(" ")))
+        } else {
+            short(&format!("<a {}/>", d.join(" ")))
+        }
+    };
+    for nested in [false, true] {
+        let ok = decls(picoxmpp::xml::MAX_PREFIX_DECLS, nested);
+        assert_eq!(run_both(&ok, 1024, None).1, None);
+        let over = decls(picoxmpp::xml::MAX_PREFIX_DECLS + 1, nested);
+        assert_eq!(
+            run_both(&over, 1024, None).1.unwrap().condition,
+            C::PolicyViolation
+        );
+    }
     let four = short("<a b='1' c='2' d='3' e='4'/>");
     assert_eq!(run_both(&four, 1024, Some(limits)).1, None);
     // A stream header larger than the limit.

@@ -21,8 +21,12 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_ATTRIBUTES: usize = 32;
 /// The quote state of a tag search that only looks for `>`.
 const NO_QUOTE_TRACKING: u8 = 0xFF;
-/// Prefixed namespace declarations in scope at once inside a stanza.
-const MAX_PREFIX_DECLS: usize = 16;
+/// Prefixed namespace declarations (`xmlns:p='...'`) in scope at once
+/// inside a stanza; one more is `policy-violation`. XMPP payloads declare
+/// their namespaces as defaults (RFC 6120 §4.8.3); prefixes are rare, and
+/// eight at once leave room for any stanza seen in practice while each
+/// entry costs the parser's state 8 bytes.
+pub const MAX_PREFIX_DECLS: usize = 8;
 /// Prefixed declarations kept from the stream header (besides `stream`).
 const MAX_STREAM_DECLS: usize = 2;
 /// Longest prefix, and longest namespace name, kept from the stream header.
