@@ -447,6 +447,21 @@ fn stream_header_refusals() {
         condition(format!("<stream:features xmlns='jabber:client' {ns}>").as_bytes()),
         C::BadFormat
     );
+    // Stream-level declarations besides `stream`: two are kept (and bind
+    // their prefixes in every stanza), with 64 bytes of names in all; more
+    // is policy-violation, never a prefix silently unbound.
+    let header = |decls: &str, body: &str| {
+        format!("<stream:stream xmlns='jabber:server' {ns} {decls}>{body}").into_bytes()
+    };
+    let two = "xmlns:db='jabber:server:dialback' xmlns:x='urn:x'";
+    let used = "<db:result from='a' to='b'>k</db:result><x:y/>";
+    assert_eq!(run_both(&header(two, used), 1024, None).1, None);
+    assert_eq!(
+        condition(&header(&format!("{two} xmlns:z='urn:z'"), "")),
+        C::PolicyViolation
+    );
+    let long = format!("xmlns:db='urn:{}'", "n".repeat(60));
+    assert_eq!(condition(&header(&long, "")), C::PolicyViolation);
     // Text at stream level (RFC 6120 §4.9.3.1).
     assert_eq!(condition(&stream("hello")), C::BadFormat);
     assert_eq!(condition(&stream("<message/> x")), C::BadFormat);
