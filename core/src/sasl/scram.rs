@@ -521,17 +521,21 @@ pub enum ScramState {
     Failed,
 }
 
-/// The GS2 flag and channel-binding data, copied out of the caller's
-/// [`Gs2CbindFlag`] so the client borrows nothing.
+/// The GS2 flag, copied out of the caller's [`Gs2CbindFlag`]: `None`:
+/// `n`; `Some(None)`: `y`; `Some(Some(t))`: `p=t`.
+type Cbind = Option<Option<ChannelBindingType>>;
+
+/// The channel-binding data, copied out of the caller's [`Gs2CbindFlag`] so
+/// the client borrows nothing. Only the states before the client-final
+/// message keep it (RFC 5802 §5.1: it goes into `c=`, then is done with),
+/// so it shares their room with the keys of the later ones.
 #[derive(Clone, Copy)]
-struct Cbind {
-    /// `None`: `n`; `Some(None)`: `y`; `Some(Some(t))`: `p=t`.
-    flag: Option<Option<ChannelBindingType>>,
+struct CbData {
     len: u8,
     data: [u8; MAX_CHANNEL_BINDING_LEN],
 }
 
-impl Cbind {
+impl CbData {
     fn data(&self) -> &[u8] {
         &self.data[..usize::from(self.len)]
     }
@@ -541,8 +545,11 @@ impl Cbind {
 const MAX_NONCE_B64: usize = base64_len(MAX_NONCE_LEN);
 
 enum State<'u, H: ScramHash> {
-    Initial,
+    Initial {
+        cb: CbData,
+    },
     WaitingServerFirst {
+        cb: CbData,
         /// What the client-first-message is rebuilt from: the username
         /// and authzid as given (borrowed, not copied) and the client
         /// nonce.
@@ -593,28 +600,28 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
     /// [`new`](ScramClient::new), with the capacity `N` of the type
     /// (`ScramClient::<Sha1, 512>::with_capacity(cbind)`).
     pub fn with_capacity(cbind: Gs2CbindFlag<'_>) -> Result<Self, SaslError> {
-        let mut stored = Cbind {
-            flag: None,
+        let mut flag = None;
+        let mut cb = CbData {
             len: 0,
             data: [0; MAX_CHANNEL_BINDING_LEN],
         };
         match cbind {
             Gs2CbindFlag::NotSupported => {}
-            Gs2CbindFlag::NotOffered => stored.flag = Some(None),
+            Gs2CbindFlag::NotOffered => flag = Some(None),
             Gs2CbindFlag::Bound(b) => {
                 let data = b.data();
                 if data.is_empty() || data.len() > MAX_CHANNEL_BINDING_LEN {
                     return Err(invalid("channel binding", "not 1 to 64 bytes of data"));
                 }
-                stored.flag = Some(Some(b.kind()));
-                stored.len = data.len() as u8;
-                stored.data[..data.len()].copy_from_slice(data);
+                flag = Some(Some(b.kind()));
+                cb.len = data.len() as u8;
+                cb.data[..data.len()].copy_from_slice(data);
             }
         }
         Ok(Self {
             max_iterations: DEFAULT_MAX_ITERATIONS,
-            cbind: stored,
-            state: State::Initial,
+            cbind: flag,
+            state: State::Initial { cb },
         })
     }
 
@@ -631,13 +638,13 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
 
     /// The mechanism this exchange runs, to name in `<auth/>`.
     pub fn mechanism(&self) -> Mechanism {
-        Mechanism::scram(H::HASH, matches!(self.cbind.flag, Some(Some(_))))
+        Mechanism::scram(H::HASH, matches!(self.cbind, Some(Some(_))))
     }
 
     /// Where the exchange is.
     pub fn state(&self) -> ScramState {
         match self.state {
-            State::Initial => ScramState::Initial,
+            State::Initial { .. } => ScramState::Initial,
             State::WaitingServerFirst { .. } => ScramState::WaitingServerFirst,
             State::WaitingServerFinal { .. } => ScramState::WaitingServerFinal,
             State::Done { .. } => ScramState::Done,
@@ -685,7 +692,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         authzid: Option<&'u str>,
         nonce: &[u8],
     ) -> Result<usize, SaslError> {
-        let State::Initial = self.state else {
+        let State::Initial { cb } = self.state else {
             return Err(self.out_of_order("client_first"));
         };
         if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
@@ -708,6 +715,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         let dst = out.get_mut(..len).ok_or(BufferTooSmall { needed: len })?;
         dst.copy_from_slice(&first[..len]);
         self.state = State::WaitingServerFirst {
+            cb,
             username,
             authzid,
             nonce: encoded,
@@ -729,7 +737,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         let username = saslprep::prepare(username).map_err(|reason| invalid("username", reason))?;
         let mut w = Out::new(first);
         // gs2-header = gs2-cbind-flag "," [ authzid ] ","
-        match self.cbind.flag {
+        match self.cbind {
             None => w.put(b"n"),
             Some(None) => w.put(b"y"),
             Some(Some(t)) => {
@@ -826,6 +834,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         credentials: Credentials<'_>,
     ) -> Result<(usize, State<'u, H>), SaslError> {
         let State::WaitingServerFirst {
+            cb,
             username,
             authzid,
             nonce,
@@ -877,7 +886,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
 
         // client-final-message-without-proof = channel-binding "," nonce
         // client-final-message = ... "," proof
-        let cb_data = self.cbind.data();
+        let cb_data = cb.data();
         let without_proof_len =
             2 + base64_len(gs2_header.len() + cb_data.len()) + 3 + msg.nonce.len();
         let needed = without_proof_len + 3 + base64_len(H::HASH.output_len());
@@ -990,7 +999,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
 
     fn out_of_order(&self, call: &'static str) -> SaslError {
         let expected = match self.state {
-            State::Initial => "client_first",
+            State::Initial { .. } => "client_first",
             State::WaitingServerFirst { .. } => "handle_server_first",
             State::WaitingServerFinal { .. } => "handle_server_final",
             State::Done { .. } => "nothing: the exchange succeeded",
