@@ -77,8 +77,15 @@ pub const MAX_NONCE_LEN: usize = 48;
 /// about 160 bytes.
 pub const DEFAULT_CAPACITY: usize = 256;
 
-/// The largest hash output, SHA-512's.
+/// The largest output of the hashes built in (SHA-512's, SHA-256's or
+/// SHA-1's): a [`SaltedPassword`] keeps no longer a key, so a client built
+/// for SCRAM-SHA-1 alone keeps 20 bytes, not 64.
+#[cfg(feature = "scram-sha512")]
 const MAX_HASH_LEN: usize = 64;
+#[cfg(all(feature = "scram-sha256", not(feature = "scram-sha512")))]
+const MAX_HASH_LEN: usize = 32;
+#[cfg(not(any(feature = "scram-sha256", feature = "scram-sha512")))]
+const MAX_HASH_LEN: usize = 20;
 
 /// A hash function SCRAM can use: the `H()` of RFC 5802 §2.2, named as in
 /// the mechanism names.
@@ -261,6 +268,12 @@ impl SaltedPassword {
     ) -> Result<Self, SaslError> {
         if key.len() != hash.output_len() {
             return Err(invalid("salted password", "key length is not the hash's"));
+        }
+        if key.len() > MAX_HASH_LEN {
+            return Err(invalid(
+                "hash",
+                "not built in (see the scram-sha* features)",
+            ));
         }
         let mut sp = Self::empty(hash, salt, iterations)?;
         sp.key[..key.len()].copy_from_slice(key);
@@ -1735,16 +1748,20 @@ mod tests {
             ),
             Err(SaslError::PasswordNeeded)
         );
-        let other_hash =
-            SaltedPassword::new(HashFunction::Sha256, cached.salt(), 4096, &[0; 32]).unwrap();
-        assert_eq!(
-            c.handle_server_first(
-                &mut out,
-                RFC5802_SERVER_FIRST,
-                Credentials::SaltedPassword(&other_hash)
+        // A key of a hash not built in is refused, never a panic.
+        let sha512 = SaltedPassword::new(HashFunction::Sha512, cached.salt(), 4096, &[0; 64]);
+        assert_eq!(sha512.is_ok(), cfg!(feature = "scram-sha512"));
+        match SaltedPassword::new(HashFunction::Sha256, cached.salt(), 4096, &[0; 32]) {
+            Ok(other_hash) => assert_eq!(
+                c.handle_server_first(
+                    &mut out,
+                    RFC5802_SERVER_FIRST,
+                    Credentials::SaltedPassword(&other_hash)
+                ),
+                Err(SaslError::PasswordNeeded)
             ),
-            Err(SaslError::PasswordNeeded)
-        );
+            Err(_) => assert!(!cfg!(feature = "scram-sha256")),
+        }
         // CachedOrPassword with a matching cache uses it.
         let n = c
             .handle_server_first(
