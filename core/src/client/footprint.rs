@@ -13,7 +13,7 @@
 //! | stream management: counters, timers, its policy, the caller's queue (the resumption id and `location` live in that queue's first [`SM_NAMES_LEN`](super::SM_NAMES_LEN) bytes) | 144 |
 //! | the caller's [`Config`](super::Config), its durations kept as milliseconds | 132 |
 //! | four pending iq requests (id serial, addressee tag, deadline) and the tag key | 120 |
-//! | queued events, the failure, timers, counters, flags | 148 |
+//! | queued events (44), the failure (32), timers, counters, flags, the iq id prefix (76) | 152 |
 //! | the transmit queue (each unit's length lives before it in the caller's buffer) | 20 |
 //!
 //! A `see-other-host` value is kept in the receive buffer once the session
