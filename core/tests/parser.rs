@@ -447,6 +447,21 @@ fn stream_header_refusals() {
         condition(format!("<stream:features xmlns='jabber:client' {ns}>").as_bytes()),
         C::BadFormat
     );
+    // Stream-level declarations besides `stream`: two are kept (and bind
+    // their prefixes in every stanza), with 64 bytes of names in all; more
+    // is policy-violation, never a prefix silently unbound.
+    let header = |decls: &str, body: &str| {
+        format!("<stream:stream xmlns='jabber:server' {ns} {decls}>{body}").into_bytes()
+    };
+    let two = "xmlns:db='jabber:server:dialback' xmlns:x='urn:x'";
+    let used = "<db:result from='a' to='b'>k</db:result><x:y/>";
+    assert_eq!(run_both(&header(two, used), 1024, None).1, None);
+    assert_eq!(
+        condition(&header(&format!("{two} xmlns:z='urn:z'"), "")),
+        C::PolicyViolation
+    );
+    let long = format!("xmlns:db='urn:{}'", "n".repeat(60));
+    assert_eq!(condition(&header(&long, "")), C::PolicyViolation);
     // Text at stream level (RFC 6120 §4.9.3.1).
     assert_eq!(condition(&stream("hello")), C::BadFormat);
     assert_eq!(condition(&stream("<message/> x")), C::BadFormat);
@@ -527,6 +542,26 @@ fn limits() {
         run_both(&attrs, 1024, Some(limits)).1.unwrap().condition,
         C::PolicyViolation
     );
+    // Prefixed declarations in scope at once: MAX_PREFIX_DECLS, then
+    // policy-violation (across nesting levels too), never a silent drop.
+    let decls = |n: usize, nested: bool| {
+        let d: Vec<String> = (0..n).map(|i| format!("xmlns:p{i}='urn:x:{i}'")).collect();
+        if nested {
+            let (a, b) = d.split_at(n / 2);
+            short(&format!("<a {}><b {}/></a>", a.join(" "), b.join(" ")))
+        } else {
+            short(&format!("<a {}/>", d.join(" ")))
+        }
+    };
+    for nested in [false, true] {
+        let ok = decls(picoxmpp::xml::MAX_PREFIX_DECLS, nested);
+        assert_eq!(run_both(&ok, 1024, None).1, None);
+        let over = decls(picoxmpp::xml::MAX_PREFIX_DECLS + 1, nested);
+        assert_eq!(
+            run_both(&over, 1024, None).1.unwrap().condition,
+            C::PolicyViolation
+        );
+    }
     let four = short("<a b='1' c='2' d='3' e='4'/>");
     assert_eq!(run_both(&four, 1024, Some(limits)).1, None);
     // A stream header larger than the limit.

@@ -21,7 +21,10 @@ mod sm;
 pub(crate) mod tx;
 
 pub use iq::{IqId, MAX_ID_LEN, MAX_PENDING_IQS, MAX_TRACKED_JID_LEN};
-pub use sm::{OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION};
+pub use sm::{
+    OnFailedResume, SmConfig, MAX_SM_ID_LEN, RESERVED_FOR_ANSWERS, RESUME_BLOB_VERSION,
+    SM_NAMES_LEN,
+};
 
 use crate::error::{StreamErrorCondition, XmlError};
 use crate::jid::{Jid, JidBuf};
@@ -93,6 +96,9 @@ pub struct Identity<'c> {
 }
 
 /// The configuration of a session.
+///
+/// The client keeps its durations in whole milliseconds, up to about 49.7
+/// days; a longer one (such as [`Duration::MAX`]) means never.
 #[derive(Debug, Clone)]
 pub struct Config<'c> {
     /// The account: `local@domain`, optionally with the resource to ask
@@ -172,6 +178,111 @@ impl<'c> Config<'c> {
             },
             features: &[],
             iq_namespaces: &[],
+        }
+    }
+}
+
+/// A duration of the configuration as the client keeps it: milliseconds
+/// in 4 bytes rather than a [`Duration`]'s 16. `u32::MAX` stands for every
+/// duration from about 49.7 days up, and gives a deadline at the end of
+/// time ([`Duration::MAX`] keeps meaning never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ms(u32);
+
+impl From<Duration> for Ms {
+    fn from(d: Duration) -> Ms {
+        Ms(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+    }
+}
+
+impl core::ops::Add<Ms> for Instant {
+    type Output = Instant;
+    fn add(self, d: Ms) -> Instant {
+        match d.0 {
+            u32::MAX => Instant::from_millis(u64::MAX),
+            ms => self + Duration::from_millis(u64::from(ms)),
+        }
+    }
+}
+
+/// [`Keepalive`], with its durations as the client keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeptKeepalive {
+    Off,
+    Whitespace { idle: Ms },
+    Ping { idle: Ms, timeout: Ms },
+}
+
+/// What the client keeps of its [`Config`] (all of it: a new connection
+/// negotiates again): the same fields, the durations in [`Ms`].
+#[derive(Debug, Clone)]
+struct Settings<'c> {
+    jid: Jid<'c>,
+    password: Option<&'c str>,
+    scram_cache: Option<&'c crate::sasl::scram::SaltedPassword>,
+    tls: TlsPolicy,
+    allow_plain_without_tls: bool,
+    anonymous: bool,
+    external: bool,
+    mechanisms: Option<&'c [crate::sasl::Mechanism]>,
+    max_scram_iterations: u32,
+    lang: &'c str,
+    iq_timeout: Ms,
+    negotiation_timeout: Ms,
+    close_timeout: Ms,
+    keepalive: KeptKeepalive,
+    identity: Identity<'c>,
+    features: &'c [&'c str],
+    iq_namespaces: &'c [&'c str],
+}
+
+impl<'c> From<Config<'c>> for Settings<'c> {
+    fn from(c: Config<'c>) -> Self {
+        // Destructured whole: a new field of `Config` must be kept here.
+        let Config {
+            jid,
+            password,
+            scram_cache,
+            tls,
+            allow_plain_without_tls,
+            anonymous,
+            external,
+            mechanisms,
+            max_scram_iterations,
+            lang,
+            iq_timeout,
+            negotiation_timeout,
+            close_timeout,
+            keepalive,
+            identity,
+            features,
+            iq_namespaces,
+        } = c;
+        Settings {
+            jid,
+            password,
+            scram_cache,
+            tls,
+            allow_plain_without_tls,
+            anonymous,
+            external,
+            mechanisms,
+            max_scram_iterations,
+            lang,
+            iq_timeout: iq_timeout.into(),
+            negotiation_timeout: negotiation_timeout.into(),
+            close_timeout: close_timeout.into(),
+            keepalive: match keepalive {
+                Keepalive::Off => KeptKeepalive::Off,
+                Keepalive::Whitespace { idle } => KeptKeepalive::Whitespace { idle: idle.into() },
+                Keepalive::Ping { idle, timeout } => KeptKeepalive::Ping {
+                    idle: idle.into(),
+                    timeout: timeout.into(),
+                },
+            },
+            identity,
+            features,
+            iq_namespaces,
         }
     }
 }
@@ -545,7 +656,7 @@ pub enum TlsBinding<'t> {
 /// # Ok(()) }
 /// ```
 pub struct Client<'b, 'c, R> {
-    config: Config<'c>,
+    config: Settings<'c>,
     rng: R,
     parser: StreamParser<'b, PARSER_DEPTH>,
     tx: TxQueue<'b>,
@@ -585,7 +696,8 @@ pub struct Client<'b, 'c, R> {
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// A client for `config`, working in `rx` (received bytes; its size
     /// bounds the largest stanza it can receive) and `tx` (units waiting
-    /// to be written), drawing nonces and ids from `rng`.
+    /// to be written, each after its 4-byte length), drawing nonces and
+    /// ids from `rng`.
     pub fn new(config: Config<'c>, rx: &'b mut [u8], tx: &'b mut [u8], mut rng: R) -> Self {
         let mut id_prefix = [0u8; iq::ID_PREFIX_LEN];
         const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
@@ -594,7 +706,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
         let iqs = PendingIqs::new(&mut rng);
         Client {
-            config,
+            config: config.into(),
             rng,
             parser: StreamParser::with_capacity(rx, Limits::for_buffer(rx.len())),
             tx: TxQueue::new(tx),
@@ -1095,12 +1207,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     fn keepalive_deadline(&self) -> Option<Instant> {
         match self.config.keepalive {
-            Keepalive::Off => None,
-            Keepalive::Whitespace { idle } => Some(self.last_tx + idle),
-            Keepalive::Ping { idle, .. } if !self.ping_outstanding => {
+            KeptKeepalive::Off => None,
+            KeptKeepalive::Whitespace { idle } => Some(self.last_tx + idle),
+            KeptKeepalive::Ping { idle, .. } if !self.ping_outstanding => {
                 Some(self.last_rx.max(self.last_tx) + idle)
             }
-            Keepalive::Ping { .. } => None,
+            KeptKeepalive::Ping { .. } => None,
         }
     }
 
@@ -1146,10 +1258,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 if now >= d {
                     match self.config.keepalive {
                         // RFC 6120 §4.6.1: whitespace between stanzas.
-                        Keepalive::Whitespace { .. } => {
+                        KeptKeepalive::Whitespace { .. } => {
                             self.queue_unit(|b| crate::xml::escape(" ", false, b))?
                         }
-                        Keepalive::Ping { timeout, .. } => {
+                        KeptKeepalive::Ping { timeout, .. } => {
                             self.ping_outstanding = true;
                             let to = self.config.jid.domain_jid();
                             let mut buf = [0u8; MAX_TRACKED_JID_LEN];
@@ -1168,7 +1280,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                                 Purpose::Keepalive,
                             )?;
                         }
-                        Keepalive::Off => {}
+                        KeptKeepalive::Off => {}
                     }
                     self.last_tx = now;
                     return Ok(true);
@@ -1353,4 +1465,23 @@ fn copy_str<'x>(buf: &'x mut [u8], s: &str) -> Result<&'x str, ClientError> {
         .ok_or(ClientError::InvalidInput("address too long"))?;
     dst.copy_from_slice(s.as_bytes());
     core::str::from_utf8(dst).map_err(|_| ClientError::InvalidInput("address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_durations_are_milliseconds_and_long_ones_never_end() {
+        let t = Instant::from_millis(1_000);
+        assert_eq!(
+            t + Ms::from(Duration::from_micros(1_500_999)),
+            t + Duration::from_millis(1_500)
+        );
+        let day = Duration::from_secs(86_400);
+        assert_eq!(t + Ms::from(day * 49), t + day * 49);
+        for never in [day * 50, Duration::MAX] {
+            assert_eq!(t + Ms::from(never), Instant::from_millis(u64::MAX));
+        }
+    }
 }

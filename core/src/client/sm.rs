@@ -24,7 +24,6 @@ use crate::stream::ns;
 use crate::time::Instant;
 use crate::xml::{StreamHeaderBuilder, WriteError, Writer};
 use core::time::Duration;
-use heapless::String;
 
 /// Whether stream management is built in (feature `stream-management`).
 /// Without it the checks below are constant and the compiler drops the
@@ -41,8 +40,12 @@ pub const MAX_SM_ID_LEN: usize = 96;
 /// application cannot fill.
 pub const RESERVED_FOR_ANSWERS: usize = 512;
 
-/// Room for the resumption id and the `location` together.
-const SM_NAMES_LEN: usize = 256;
+/// Bytes at the start of the buffer lent to
+/// [`Client::enable_stream_management`] that keep the resumption id and
+/// the `location` (XEP-0198 §5) rather than stanzas: the session's names
+/// live in the caller's memory, so a client without stream management
+/// pays nothing for them. The unacked queue is the rest of the buffer.
+pub const SM_NAMES_LEN: usize = 256;
 
 /// Version byte of the blob written by [`Client::export_resumable`].
 pub const RESUME_BLOB_VERSION: u8 = 1;
@@ -279,10 +282,11 @@ pub(crate) struct Sm<'b> {
     /// The server offered `<sm/>` (and `<csi/>`) on this stream.
     pub(crate) offered: bool,
     pub(crate) csi: bool,
-    /// The resumption id, empty when the session cannot be resumed.
-    /// The resumption id, then the `location` (XEP-0198 §5), in one
-    /// buffer: `id_len` bytes of id, the rest location.
-    names: String<SM_NAMES_LEN>,
+    /// The resumption id, then the `location` (XEP-0198 §5), in the
+    /// first [`SM_NAMES_LEN`] bytes of the caller's buffer: `id_len` bytes
+    /// of id, then location up to `names_len`. No id: not resumable.
+    names: &'b mut [u8],
+    names_len: u16,
     id_len: u8,
     /// The server's `max`, in seconds.
     max: Option<u32>,
@@ -322,7 +326,8 @@ impl<'b> Sm<'b> {
             mode: Mode::Off,
             offered: false,
             csi: false,
-            names: String::new(),
+            names: &mut [],
+            names_len: 0,
             id_len: 0,
             max: None,
             lost_at: None,
@@ -360,7 +365,7 @@ impl<'b> Sm<'b> {
 
     /// Forgets the session: nothing left to resume.
     fn forget(&mut self) {
-        self.names.clear();
+        self.names_len = 0;
         self.id_len = 0;
         self.max = None;
         self.h_in = 0;
@@ -373,7 +378,7 @@ impl<'b> Sm<'b> {
 
     /// The session cannot be resumed any more (a polite close).
     pub(crate) fn forget_id(&mut self) {
-        self.names.clear();
+        self.names_len = 0;
         self.id_len = 0;
     }
 
@@ -384,26 +389,35 @@ impl<'b> Sm<'b> {
     fn id(&self) -> &str {
         self.names
             .get(..usize::from(self.id_len))
+            .and_then(|b| core::str::from_utf8(b).ok())
             .unwrap_or_default()
     }
 
     fn location(&self) -> Option<&str> {
-        Some(self.names.get(usize::from(self.id_len)..)?).filter(|l| !l.is_empty())
+        self.names
+            .get(usize::from(self.id_len)..usize::from(self.names_len))
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .filter(|l| !l.is_empty())
     }
 
     /// Keeps `id` and `location`; an id too long to keep whole makes the
     /// session not resumable, a location too long is not kept.
     fn set_names(&mut self, id: &str, location: Option<&str>) {
-        self.names.clear();
+        self.names_len = 0;
         self.id_len = 0;
-        if id.len() > MAX_SM_ID_LEN || self.names.push_str(id).is_err() {
+        let Some(dst) = self.names.get_mut(..id.len()) else {
+            return;
+        };
+        if id.len() > MAX_SM_ID_LEN {
             return;
         }
+        dst.copy_from_slice(id.as_bytes());
         self.id_len = id.len() as u8;
-        if let Some(l) = location {
-            if self.names.push_str(l).is_err() {
-                self.names.truncate(id.len());
-            }
+        self.names_len = id.len() as u16;
+        let end = id.len() + location.map_or(0, str::len);
+        if let (Some(l), Some(dst)) = (location, self.names.get_mut(id.len()..end)) {
+            dst.copy_from_slice(l.as_bytes());
+            self.names_len = end as u16;
         }
     }
 
@@ -465,13 +479,19 @@ fn attr_true(el: &crate::xml::Element<'_>, name: &str) -> bool {
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     // -- public API ------------------------------------------------------
 
-    /// Turns on stream management (XEP-0198) for this client, keeping
-    /// unacknowledged stanzas in `queue` (its size bounds how much may be in
-    /// flight). Call it before the first poll; it stays on across
-    /// [`connection_lost`](Self::connection_lost). Without it, or when the
-    /// server does not offer `<sm/>`, stanzas are sent as before.
+    /// Turns on stream management (XEP-0198) for this client. The first
+    /// [`SM_NAMES_LEN`] bytes of `queue` keep the resumption id and
+    /// `location`; the rest keeps unacknowledged stanzas (its size bounds
+    /// how much may be in flight). Call it before the first poll; it stays
+    /// on across [`connection_lost`](Self::connection_lost). Without it,
+    /// or when the server does not offer `<sm/>`, stanzas are sent as
+    /// before.
     #[cfg(feature = "stream-management")]
     pub fn enable_stream_management(&mut self, queue: &'b mut [u8], config: SmConfig) {
+        let (names, queue) = queue.split_at_mut(SM_NAMES_LEN.min(queue.len()));
+        self.sm.names = names;
+        self.sm.names_len = 0;
+        self.sm.id_len = 0;
         self.sm.queue = UnackedQueue::new(queue);
         self.sm.config = Some(config);
     }
@@ -660,7 +680,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let id = r.str()?;
         let jid = r.str()?;
         let location = r.str()?;
-        if id.len() > MAX_SM_ID_LEN || id.len() + location.len() > SM_NAMES_LEN {
+        if id.len() > MAX_SM_ID_LEN || id.len() + location.len() > self.sm.names.len() {
             return Err(bad("id or location too long"));
         }
         if id.is_empty() && !location.is_empty() {
@@ -1179,11 +1199,12 @@ impl<'d> BlobReader<'d> {
 mod tests {
     use super::*;
 
-    /// The stream management state stays small: the queue is the caller's.
+    /// The stream management state stays small: the queue and the names
+    /// are the caller's.
     #[test]
     fn state_is_compact() {
         let n = core::mem::size_of::<Sm<'static>>();
         std::println!("stream management state: {n} bytes");
-        assert!(n <= 448, "{n}");
+        assert!(n <= 192, "{n}");
     }
 }

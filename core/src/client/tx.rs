@@ -6,22 +6,23 @@
 //! and its CVE-2023-52425 fix) stall when a stream header arrives in many
 //! small TCP segments, so the adapter must be able to write each unit in
 //! one call.
+//!
+//! Each unit is kept after its length ([`LEN`] bytes, little endian) in the
+//! caller's buffer rather than in a table of the client's: the client stays
+//! small, and the number of units waiting is bounded by the buffer alone.
 
 use crate::error::BufferTooSmall;
 use crate::xml::WriteError;
-use heapless::Deque;
 
-/// How many units may wait in the queue at once.
-pub(crate) const MAX_UNITS: usize = 16;
+/// Bytes of the length written before each unit.
+const LEN: usize = 4;
 
 pub(crate) struct TxQueue<'b> {
     buf: &'b mut [u8],
-    /// First byte of the oldest queued unit.
+    /// First byte (the length) of the oldest queued unit.
     start: usize,
     /// End of the queued bytes.
     end: usize,
-    /// Lengths of the queued units, oldest first.
-    units: Deque<u32, MAX_UNITS>,
     /// The front unit was handed out; drop it at the next `pop_sent`.
     handed_out: bool,
 }
@@ -41,9 +42,15 @@ impl<'b> TxQueue<'b> {
             buf,
             start: 0,
             end: 0,
-            units: Deque::new(),
             handed_out: false,
         }
+    }
+
+    /// The length of the unit whose length starts at `at`.
+    fn len_at(&self, at: usize) -> usize {
+        let mut n = [0u8; LEN];
+        n.copy_from_slice(&self.buf[at..at + LEN]);
+        u32::from_le_bytes(n) as usize
     }
 
     /// Serializes one unit with `write` (which returns the bytes it wrote,
@@ -55,20 +62,20 @@ impl<'b> TxQueue<'b> {
         // A unit handed out earlier is gone by now: its slice borrowed the
         // queue, so the caller has finished with it.
         self.pop_sent();
-        if self.units.is_full() {
-            return Err(QueueError::Full { needed: 0 });
-        }
         if self.start > 0 {
             // Move the queued bytes to the front to make room.
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        match write(&mut self.buf[self.end..]) {
+        // No room for the length: the writer still says what it needs.
+        let room = self.buf.get_mut(self.end + LEN..).unwrap_or_default();
+        let fits = !room.is_empty();
+        match write(room) {
+            Ok(n) if !fits => Err(QueueError::Full { needed: n }),
             Ok(n) => {
-                self.end += n;
-                // Cannot fail: checked `is_full` above.
-                let _ = self.units.push_back(n as u32);
+                self.buf[self.end..self.end + LEN].copy_from_slice(&(n as u32).to_le_bytes());
+                self.end += LEN + n;
                 Ok(())
             }
             Err(WriteError::BufferTooSmall(BufferTooSmall { needed })) => {
@@ -83,10 +90,10 @@ impl<'b> TxQueue<'b> {
     pub(crate) fn pop_sent(&mut self) {
         if self.handed_out {
             self.handed_out = false;
-            if let Some(n) = self.units.pop_front() {
-                self.start += n as usize;
+            if !self.is_empty() {
+                self.start += LEN + self.len_at(self.start);
             }
-            if self.units.is_empty() {
+            if self.is_empty() {
                 self.start = 0;
                 self.end = 0;
             }
@@ -95,27 +102,30 @@ impl<'b> TxQueue<'b> {
 
     /// The oldest unit, marked as handed out.
     pub(crate) fn front(&mut self) -> Option<&[u8]> {
-        let n = *self.units.front()? as usize;
+        if self.is_empty() {
+            return None;
+        }
+        let n = self.len_at(self.start);
         self.handed_out = true;
-        self.buf.get(self.start..self.start + n)
+        self.buf.get(self.start + LEN..self.start + LEN + n)
     }
 
     /// Forgets everything queued (the connection is gone).
     pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
-        self.units.clear();
         self.handed_out = false;
     }
 
     /// Whether nothing waits to be sent.
     pub(crate) fn is_empty(&self) -> bool {
-        self.units.is_empty()
+        self.start == self.end
     }
 
-    /// The size of the transmit buffer: no unit can be larger.
+    /// The largest unit the transmit buffer can hold (its size, less the
+    /// length kept before the unit).
     pub(crate) fn capacity(&self) -> usize {
-        self.buf.len()
+        self.buf.len().saturating_sub(LEN)
     }
 }
 
@@ -137,7 +147,7 @@ mod tests {
 
     #[test]
     fn units_come_out_whole_and_in_order() {
-        let mut buf = [0u8; 16];
+        let mut buf = [0u8; 16 + 2 * LEN];
         let mut q = TxQueue::new(&mut buf);
         put(&mut q, "<a/>").unwrap();
         put(&mut q, "<bb/>").unwrap();
@@ -157,5 +167,28 @@ mod tests {
             put(&mut q, "0123456789"),
             Err(QueueError::Full { needed: 10 })
         );
+    }
+
+    #[test]
+    fn as_many_units_wait_as_the_buffer_holds() {
+        // The lengths live in the buffer: no table caps the count.
+        let mut buf = [0u8; 40 * (4 + LEN)];
+        let mut q = TxQueue::new(&mut buf);
+        for _ in 0..40 {
+            put(&mut q, "<a/>").unwrap();
+        }
+        assert_eq!(put(&mut q, "<a/>"), Err(QueueError::Full { needed: 4 }));
+        for _ in 0..40 {
+            assert_eq!(q.front(), Some(&b"<a/>"[..]));
+            q.pop_sent();
+        }
+        assert!(q.is_empty());
+        // A unit needs its length's room too.
+        let mut small = [0u8; 6];
+        let mut q = TxQueue::new(&mut small);
+        assert_eq!(q.capacity(), 6 - LEN);
+        assert_eq!(put(&mut q, "<a/>"), Err(QueueError::Full { needed: 4 }));
+        put(&mut q, "ab").unwrap();
+        assert_eq!(q.front(), Some(&b"ab"[..]));
     }
 }

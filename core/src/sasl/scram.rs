@@ -77,8 +77,15 @@ pub const MAX_NONCE_LEN: usize = 48;
 /// about 160 bytes.
 pub const DEFAULT_CAPACITY: usize = 256;
 
-/// The largest hash output, SHA-512's.
+/// The largest output of the hashes built in (SHA-512's, SHA-256's or
+/// SHA-1's): a [`SaltedPassword`] keeps no longer a key, so a client built
+/// for SCRAM-SHA-1 alone keeps 20 bytes, not 64.
+#[cfg(feature = "scram-sha512")]
 const MAX_HASH_LEN: usize = 64;
+#[cfg(all(feature = "scram-sha256", not(feature = "scram-sha512")))]
+const MAX_HASH_LEN: usize = 32;
+#[cfg(not(any(feature = "scram-sha256", feature = "scram-sha512")))]
+const MAX_HASH_LEN: usize = 20;
 
 /// A hash function SCRAM can use: the `H()` of RFC 5802 §2.2, named as in
 /// the mechanism names.
@@ -250,9 +257,9 @@ pub struct SaltedPassword {
 }
 
 impl SaltedPassword {
-    /// A salted password restored from storage: `key` must be
-    /// `hash.output_len()` bytes, `salt` 1 to [`MAX_SALT_LEN`] bytes,
-    /// `iterations` not 0.
+    /// A salted password restored from storage: `hash` must be built in
+    /// (see the `scram-sha*` features), `key` `hash.output_len()` bytes,
+    /// `salt` 1 to [`MAX_SALT_LEN`] bytes, `iterations` not 0.
     pub fn new(
         hash: HashFunction,
         salt: &[u8],
@@ -261,6 +268,19 @@ impl SaltedPassword {
     ) -> Result<Self, SaslError> {
         if key.len() != hash.output_len() {
             return Err(invalid("salted password", "key length is not the hash's"));
+        }
+        // As `compute`: a hash not built in can never be used, and its key
+        // may be longer than MAX_HASH_LEN.
+        let built_in = match hash {
+            HashFunction::Sha1 => true,
+            HashFunction::Sha256 => cfg!(feature = "scram-sha256"),
+            HashFunction::Sha512 => cfg!(feature = "scram-sha512"),
+        };
+        if !built_in || key.len() > MAX_HASH_LEN {
+            return Err(invalid(
+                "hash",
+                "not built in (see the scram-sha* features)",
+            ));
         }
         let mut sp = Self::empty(hash, salt, iterations)?;
         sp.key[..key.len()].copy_from_slice(key);
@@ -521,17 +541,21 @@ pub enum ScramState {
     Failed,
 }
 
-/// The GS2 flag and channel-binding data, copied out of the caller's
-/// [`Gs2CbindFlag`] so the client borrows nothing.
+/// The GS2 flag, copied out of the caller's [`Gs2CbindFlag`]: `None`:
+/// `n`; `Some(None)`: `y`; `Some(Some(t))`: `p=t`.
+type Cbind = Option<Option<ChannelBindingType>>;
+
+/// The channel-binding data, copied out of the caller's [`Gs2CbindFlag`] so
+/// the client borrows nothing. Only the states before the client-final
+/// message keep it (RFC 5802 §5.1: it goes into `c=`, then is done with),
+/// so it shares their room with the keys of the later ones.
 #[derive(Clone, Copy)]
-struct Cbind {
-    /// `None`: `n`; `Some(None)`: `y`; `Some(Some(t))`: `p=t`.
-    flag: Option<Option<ChannelBindingType>>,
+struct CbData {
     len: u8,
     data: [u8; MAX_CHANNEL_BINDING_LEN],
 }
 
-impl Cbind {
+impl CbData {
     fn data(&self) -> &[u8] {
         &self.data[..usize::from(self.len)]
     }
@@ -541,8 +565,11 @@ impl Cbind {
 const MAX_NONCE_B64: usize = base64_len(MAX_NONCE_LEN);
 
 enum State<'u, H: ScramHash> {
-    Initial,
+    Initial {
+        cb: CbData,
+    },
     WaitingServerFirst {
+        cb: CbData,
         /// What the client-first-message is rebuilt from: the username
         /// and authzid as given (borrowed, not copied) and the client
         /// nonce.
@@ -593,28 +620,28 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
     /// [`new`](ScramClient::new), with the capacity `N` of the type
     /// (`ScramClient::<Sha1, 512>::with_capacity(cbind)`).
     pub fn with_capacity(cbind: Gs2CbindFlag<'_>) -> Result<Self, SaslError> {
-        let mut stored = Cbind {
-            flag: None,
+        let mut flag = None;
+        let mut cb = CbData {
             len: 0,
             data: [0; MAX_CHANNEL_BINDING_LEN],
         };
         match cbind {
             Gs2CbindFlag::NotSupported => {}
-            Gs2CbindFlag::NotOffered => stored.flag = Some(None),
+            Gs2CbindFlag::NotOffered => flag = Some(None),
             Gs2CbindFlag::Bound(b) => {
                 let data = b.data();
                 if data.is_empty() || data.len() > MAX_CHANNEL_BINDING_LEN {
                     return Err(invalid("channel binding", "not 1 to 64 bytes of data"));
                 }
-                stored.flag = Some(Some(b.kind()));
-                stored.len = data.len() as u8;
-                stored.data[..data.len()].copy_from_slice(data);
+                flag = Some(Some(b.kind()));
+                cb.len = data.len() as u8;
+                cb.data[..data.len()].copy_from_slice(data);
             }
         }
         Ok(Self {
             max_iterations: DEFAULT_MAX_ITERATIONS,
-            cbind: stored,
-            state: State::Initial,
+            cbind: flag,
+            state: State::Initial { cb },
         })
     }
 
@@ -631,13 +658,13 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
 
     /// The mechanism this exchange runs, to name in `<auth/>`.
     pub fn mechanism(&self) -> Mechanism {
-        Mechanism::scram(H::HASH, matches!(self.cbind.flag, Some(Some(_))))
+        Mechanism::scram(H::HASH, matches!(self.cbind, Some(Some(_))))
     }
 
     /// Where the exchange is.
     pub fn state(&self) -> ScramState {
         match self.state {
-            State::Initial => ScramState::Initial,
+            State::Initial { .. } => ScramState::Initial,
             State::WaitingServerFirst { .. } => ScramState::WaitingServerFirst,
             State::WaitingServerFinal { .. } => ScramState::WaitingServerFinal,
             State::Done { .. } => ScramState::Done,
@@ -685,7 +712,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         authzid: Option<&'u str>,
         nonce: &[u8],
     ) -> Result<usize, SaslError> {
-        let State::Initial = self.state else {
+        let State::Initial { cb } = self.state else {
             return Err(self.out_of_order("client_first"));
         };
         if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
@@ -708,6 +735,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         let dst = out.get_mut(..len).ok_or(BufferTooSmall { needed: len })?;
         dst.copy_from_slice(&first[..len]);
         self.state = State::WaitingServerFirst {
+            cb,
             username,
             authzid,
             nonce: encoded,
@@ -729,7 +757,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         let username = saslprep::prepare(username).map_err(|reason| invalid("username", reason))?;
         let mut w = Out::new(first);
         // gs2-header = gs2-cbind-flag "," [ authzid ] ","
-        match self.cbind.flag {
+        match self.cbind {
             None => w.put(b"n"),
             Some(None) => w.put(b"y"),
             Some(Some(t)) => {
@@ -826,6 +854,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
         credentials: Credentials<'_>,
     ) -> Result<(usize, State<'u, H>), SaslError> {
         let State::WaitingServerFirst {
+            cb,
             username,
             authzid,
             nonce,
@@ -877,7 +906,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
 
         // client-final-message-without-proof = channel-binding "," nonce
         // client-final-message = ... "," proof
-        let cb_data = self.cbind.data();
+        let cb_data = cb.data();
         let without_proof_len =
             2 + base64_len(gs2_header.len() + cb_data.len()) + 3 + msg.nonce.len();
         let needed = without_proof_len + 3 + base64_len(H::HASH.output_len());
@@ -990,7 +1019,7 @@ impl<'u, H: ScramHash, const N: usize> ScramClient<'u, H, N> {
 
     fn out_of_order(&self, call: &'static str) -> SaslError {
         let expected = match self.state {
-            State::Initial => "client_first",
+            State::Initial { .. } => "client_first",
             State::WaitingServerFirst { .. } => "handle_server_first",
             State::WaitingServerFinal { .. } => "handle_server_final",
             State::Done { .. } => "nothing: the exchange succeeded",
@@ -1726,16 +1755,21 @@ mod tests {
             ),
             Err(SaslError::PasswordNeeded)
         );
-        let other_hash =
-            SaltedPassword::new(HashFunction::Sha256, cached.salt(), 4096, &[0; 32]).unwrap();
-        assert_eq!(
-            c.handle_server_first(
-                &mut out,
-                RFC5802_SERVER_FIRST,
-                Credentials::SaltedPassword(&other_hash)
-            ),
-            Err(SaslError::PasswordNeeded)
-        );
+        // A key of a hash not built in is refused, never a panic.
+        let sha512 = SaltedPassword::new(HashFunction::Sha512, cached.salt(), 4096, &[0; 64]);
+        assert_eq!(sha512.is_ok(), cfg!(feature = "scram-sha512"));
+        let sha256 = SaltedPassword::new(HashFunction::Sha256, cached.salt(), 4096, &[0; 32]);
+        assert_eq!(sha256.is_ok(), cfg!(feature = "scram-sha256"));
+        if let Ok(other_hash) = sha256 {
+            assert_eq!(
+                c.handle_server_first(
+                    &mut out,
+                    RFC5802_SERVER_FIRST,
+                    Credentials::SaltedPassword(&other_hash)
+                ),
+                Err(SaslError::PasswordNeeded)
+            );
+        }
         // CachedOrPassword with a matching cache uses it.
         let n = c
             .handle_server_first(

@@ -16,7 +16,9 @@ mod view;
 mod writer;
 
 pub use escape::escape;
-pub use parser::{ContentNamespace, Event, Limits, StreamParser, MAX_ATTRIBUTES, MAX_DEPTH};
+pub use parser::{
+    ContentNamespace, Event, Limits, StreamParser, MAX_ATTRIBUTES, MAX_DEPTH, MAX_PREFIX_DECLS,
+};
 pub use view::{
     Attribute, Attributes, Children, Element, StreamHeader, Text, TextChunk, TextChunks,
 };

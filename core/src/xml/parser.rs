@@ -11,7 +11,7 @@ use crate::xml::chars::is_xml_space;
 use crate::xml::token::{self, TokErr};
 use crate::xml::view::{Element, StreamHeader};
 use crate::xml::{NS_STREAM, NS_XML};
-use heapless::{String, Vec};
+use heapless::Vec;
 
 /// The deepest nesting of elements inside a stanza a [`StreamParser`] can
 /// track by default (its `DEPTH`); [`Limits::max_depth`] is capped to it.
@@ -21,13 +21,20 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_ATTRIBUTES: usize = 32;
 /// The quote state of a tag search that only looks for `>`.
 const NO_QUOTE_TRACKING: u8 = 0xFF;
-/// Prefixed namespace declarations in scope at once inside a stanza.
-const MAX_PREFIX_DECLS: usize = 16;
+/// Prefixed namespace declarations (`xmlns:p='...'`) in scope at once
+/// inside a stanza; one more is `policy-violation`. XMPP payloads declare
+/// their namespaces as defaults (RFC 6120 §4.8.3); prefixes are rare, and
+/// eight at once leave room for any stanza seen in practice while each
+/// entry costs the parser's state 8 bytes.
+pub const MAX_PREFIX_DECLS: usize = 8;
 /// Prefixed declarations kept from the stream header (besides `stream`).
 const MAX_STREAM_DECLS: usize = 2;
-/// Longest prefix, and longest namespace name, kept from the stream header.
-const MAX_STREAM_PREFIX: usize = 16;
-const MAX_STREAM_NS: usize = 48;
+/// Bytes of names kept from the stream header: the stream prefix, and each
+/// other declaration's prefix and namespace name. A client-to-server
+/// header declares only `stream` (RFC 6120 §4.8.5, `jabber:client` being
+/// the default); a server-to-server one adds `db` (XEP-0220). A header
+/// whose declarations do not fit is refused with `policy-violation`.
+const MAX_STREAM_NAMES: usize = 64;
 
 /// Resource limits, set by the caller. Crossing one is the stream error
 /// `policy-violation` (RFC 6120 §4.9.3.14), never unbounded memory or time.
@@ -92,18 +99,71 @@ impl ContentNamespace {
 #[derive(Debug, Clone)]
 pub(crate) struct StreamScope {
     pub default_ns: ContentNamespace,
-    pub stream_prefix: String<MAX_STREAM_PREFIX, u8>,
-    pub decls:
-        Vec<(String<MAX_STREAM_PREFIX, u8>, String<MAX_STREAM_NS, u8>), MAX_STREAM_DECLS, u8>,
+    /// Each declaration's prefix and namespace name, then the stream
+    /// prefix, back to back (UTF-8, checked when kept).
+    names: Vec<u8, MAX_STREAM_NAMES, u8>,
+    /// The length of each of those names, in that order.
+    lens: [u8; 2 * MAX_STREAM_DECLS + 1],
+    /// Declarations kept.
+    decls: u8,
 }
 
 impl StreamScope {
     const fn new() -> Self {
         StreamScope {
             default_ns: ContentNamespace::Client,
-            stream_prefix: String::new(),
-            decls: Vec::new(),
+            names: Vec::new(),
+            lens: [0; 2 * MAX_STREAM_DECLS + 1],
+            decls: 0,
         }
+    }
+
+    /// The `i`th name kept.
+    fn name(&self, i: usize) -> &[u8] {
+        let at: usize = self.lens[..i].iter().map(|&n| usize::from(n)).sum();
+        self.names
+            .get(at..at + usize::from(self.lens[i]))
+            .unwrap_or_default()
+    }
+
+    /// Appends names; `false` (and nothing kept) when they do not fit.
+    fn keep(&mut self, names: &[&[u8]]) -> bool {
+        let first: usize = 2 * usize::from(self.decls);
+        let total: usize = names.iter().map(|n| n.len()).sum();
+        if first + names.len() > self.lens.len()
+            || self.names.len() + total > MAX_STREAM_NAMES
+            || names.iter().any(|n| core::str::from_utf8(n).is_err())
+        {
+            return false;
+        }
+        for (i, n) in names.iter().enumerate() {
+            self.lens[first + i] = n.len() as u8;
+            // Cannot fail: the room was checked above.
+            let _ = self.names.extend_from_slice(n);
+        }
+        true
+    }
+
+    /// Keeps a stream-level `xmlns:prefix='ns'`.
+    fn push_decl(&mut self, prefix: &[u8], ns: &[u8]) -> bool {
+        let kept = usize::from(self.decls) < MAX_STREAM_DECLS && self.keep(&[prefix, ns]);
+        self.decls += u8::from(kept);
+        kept
+    }
+
+    /// Keeps the stream prefix, after the declarations.
+    fn set_stream_prefix(&mut self, prefix: &[u8]) -> bool {
+        self.keep(&[prefix])
+    }
+
+    /// The prefix the stream element uses (RFC 6120 §4.8.5).
+    pub(crate) fn stream_prefix(&self) -> &[u8] {
+        self.name(2 * usize::from(self.decls))
+    }
+
+    /// The prefixes declared at stream level, besides the stream's.
+    fn declared(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        (0..usize::from(self.decls)).map(|d| (self.name(2 * d), self.name(2 * d + 1)))
     }
 
     /// The namespace bound to `prefix` at stream level.
@@ -111,13 +171,12 @@ impl StreamScope {
         if prefix == b"xml" {
             return Some(NS_XML);
         }
-        if prefix == self.stream_prefix.as_bytes() {
+        if prefix == self.stream_prefix() {
             return Some(NS_STREAM);
         }
-        self.decls
-            .iter()
-            .find(|(p, _)| p.as_bytes() == prefix)
-            .map(|(_, ns)| ns.as_str())
+        self.declared()
+            .find(|(p, _)| *p == prefix)
+            .and_then(|(_, ns)| core::str::from_utf8(ns).ok())
     }
 }
 
@@ -849,17 +908,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
                     None => default_ns = Some(value),
                     Some(p) if value == NS_STREAM.as_bytes() => stream_prefix = Some(p),
                     Some(p) => {
-                        let p = core::str::from_utf8(p)
-                            .ok()
-                            .and_then(|p| String::try_from(p).ok());
-                        let v = core::str::from_utf8(value)
-                            .ok()
-                            .and_then(|v| String::try_from(v).ok());
-                        let pushed = match (p, v) {
-                            (Some(p), Some(v)) => scope.decls.push((p, v)).is_ok(),
-                            _ => false,
-                        };
-                        if !pushed {
+                        if !scope.push_decl(p, value) {
                             return Err(TokErr::new(
                                 Cond::PolicyViolation,
                                 "too many stream-level declarations",
@@ -885,7 +934,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
             ));
         };
         if stream_prefix != Some(prefix) {
-            let bound_elsewhere = scope.decls.iter().any(|(p, _)| p.as_bytes() == prefix);
+            let bound_elsewhere = scope.declared().any(|(p, _)| p == prefix);
             return Err(if bound_elsewhere {
                 self.err(
                     Cond::InvalidNamespace,
@@ -913,13 +962,9 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
                 ))
             }
         };
-        scope.stream_prefix = match core::str::from_utf8(prefix)
-            .ok()
-            .and_then(|p| String::try_from(p).ok())
-        {
-            Some(p) => p,
-            None => return Err(self.err(Cond::PolicyViolation, "stream prefix too long", name_at)),
-        };
+        if !scope.set_stream_prefix(prefix) {
+            return Err(self.err(Cond::PolicyViolation, "stream prefix too long", name_at));
+        }
         for n in names.iter().filter(|_| prefixed) {
             if let Some((Some(p), _)) = token::split_qname(n) {
                 if p != b"xmlns" && scope.lookup(p).is_none() {
@@ -1088,7 +1133,7 @@ impl<'b, const DEPTH: usize> StreamParser<'b, DEPTH> {
         if self.depth == 0 {
             // RFC 6120 §4.4: the end of the stream root closes the stream.
             return match token::split_qname(name) {
-                Some((Some(p), b"stream")) if p == self.scope.stream_prefix.as_bytes() => {
+                Some((Some(p), b"stream")) if p == self.scope.stream_prefix() => {
                     self.pos = tok_end;
                     self.scan = tok_end;
                     self.start = tok_end;
