@@ -1,5 +1,5 @@
-//! What the client fuzz targets share: a deterministic RNG, a server
-//! stream header, and the check that a transmitted unit is well-formed.
+//! What the fuzz targets share: a deterministic RNG, a server stream
+//! header, and the check that a transmitted unit is well-formed.
 #![allow(dead_code)]
 
 use picoxmpp::xml::{Event, StreamParser};

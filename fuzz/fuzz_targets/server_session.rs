@@ -32,26 +32,8 @@ use std::time::Duration;
 
 const HEADER: usize = 3;
 
-struct Rng(u64);
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z ^ (z >> 27)
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        d.iter_mut().for_each(|b| *b = self.next_u32() as u8)
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl rand_core::CryptoRng for Rng {}
+mod common;
+use common::Rng;
 
 /// juliet / pw, SHA-1 and SHA-256, derived once.
 struct Store;
