@@ -33,6 +33,34 @@ impl Instant {
     }
 }
 
+/// An instant or none, in the 8 bytes of an [`Instant`] where
+/// `Option<Instant>` takes 16: the clock's last millisecond stands for
+/// none (a deadline there is never reached, so a timer set to it is one
+/// that never runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaybeInstant(u64);
+
+impl MaybeInstant {
+    /// No instant.
+    pub(crate) const NONE: MaybeInstant = MaybeInstant(u64::MAX);
+
+    /// The instant, if any.
+    pub(crate) fn get(self) -> Option<Instant> {
+        (self.0 != u64::MAX).then_some(Instant::from_millis(self.0))
+    }
+
+    /// Whether there is an instant.
+    pub(crate) fn is_some(self) -> bool {
+        self.0 != u64::MAX
+    }
+}
+
+impl From<Instant> for MaybeInstant {
+    fn from(t: Instant) -> Self {
+        MaybeInstant(t.millis)
+    }
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
@@ -56,6 +84,18 @@ impl Sub<Duration> for Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maybe_instant_keeps_every_instant_but_the_last() {
+        assert_eq!(MaybeInstant::NONE.get(), None);
+        assert!(!MaybeInstant::NONE.is_some());
+        for t in [0, 1, u64::MAX - 1] {
+            let m = MaybeInstant::from(Instant::from_millis(t));
+            assert_eq!(m.get(), Some(Instant::from_millis(t)));
+            assert!(m.is_some());
+        }
+        assert_eq!(MaybeInstant::from(Instant::from_millis(u64::MAX)).get(), None);
+    }
 
     #[test]
     fn arithmetic_saturates() {

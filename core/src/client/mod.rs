@@ -27,13 +27,12 @@ pub use sm::{
 };
 
 use crate::error::{StreamErrorCondition, XmlError};
-use crate::jid::{Jid, JidBuf};
+use crate::jid::Jid;
 use crate::stanza::{ErrorCondition, Iq, Message, Presence, Show, StanzaError};
-use crate::time::Instant;
+use crate::time::{Instant, MaybeInstant};
 use crate::xml::{Element, Limits, StreamParser, WriteError, Writer};
 use core::fmt;
 use core::time::Duration;
-use heapless::Deque;
 use iq::{Pending, PendingIqs, Purpose};
 use tx::{QueueError, TxQueue};
 
@@ -551,7 +550,7 @@ pub enum Event<'a> {
 }
 
 /// Events that borrow nothing, queued until the next polls.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Queued {
     Ready,
     Resumed,
@@ -559,6 +558,79 @@ enum Queued {
     /// The serial of the iq request that timed out.
     IqTimeout(u32),
     Closed,
+}
+
+/// How many [`Queued`] events wait at most.
+const MAX_QUEUED: usize = 4;
+
+/// A ring of [`Queued`] events, each kept as a tag byte and its number: 5
+/// bytes where the enum takes 8.
+#[derive(Debug, Default)]
+struct EventQueue {
+    tags: [u8; MAX_QUEUED],
+    numbers: [[u8; 4]; MAX_QUEUED],
+    head: u8,
+    len: u8,
+}
+
+impl EventQueue {
+    fn slot(&self, i: u8) -> usize {
+        usize::from(self.head.wrapping_add(i)) % MAX_QUEUED
+    }
+
+    /// Adds `q` at the back; `false` (and nothing added) when full.
+    fn push_back(&mut self, q: Queued) -> bool {
+        if usize::from(self.len) == MAX_QUEUED {
+            return false;
+        }
+        let (tag, n) = match q {
+            Queued::Ready => (0, 0),
+            Queued::Resumed => (1, 0),
+            Queued::Rebound(n) => (2, n),
+            Queued::IqTimeout(n) => (3, n),
+            Queued::Closed => (4, 0),
+        };
+        let at = self.slot(self.len);
+        self.tags[at] = tag;
+        self.numbers[at] = n.to_le_bytes();
+        self.len += 1;
+        true
+    }
+
+    /// The oldest event.
+    fn front(&self) -> Option<Queued> {
+        if self.len == 0 {
+            return None;
+        }
+        let at = self.slot(0);
+        let n = u32::from_le_bytes(self.numbers[at]);
+        Some(match self.tags[at] {
+            0 => Queued::Ready,
+            1 => Queued::Resumed,
+            2 => Queued::Rebound(n),
+            3 => Queued::IqTimeout(n),
+            _ => Queued::Closed,
+        })
+    }
+
+    /// Takes the oldest event.
+    fn pop_front(&mut self) -> Option<Queued> {
+        let q = self.front()?;
+        self.head = self.slot(1) as u8;
+        self.len -= 1;
+        Some(q)
+    }
+
+    /// Drops the events `keep` refuses, in order.
+    fn retain(&mut self, keep: impl Fn(Queued) -> bool) {
+        for _ in 0..self.len {
+            if let Some(q) = self.pop_front() {
+                if keep(q) {
+                    self.push_back(q);
+                }
+            }
+        }
+    }
 }
 
 /// Where the session is. Each variant names what it waits for.
@@ -675,20 +747,17 @@ pub struct Client<'b, 'c, R> {
     server_max_stanza: Option<u32>,
     /// When the session started (the first poll), last byte sent and
     /// received.
-    started: Option<Instant>,
+    started: MaybeInstant,
     last_tx: Instant,
     last_rx: Instant,
     /// A keepalive ping is outstanding.
     ping_outstanding: bool,
-    close_deadline: Option<Instant>,
-    queued: Deque<Queued, 4>,
+    close_deadline: MaybeInstant,
+    queued: EventQueue,
     /// The error the session failed with; every call returns it.
     failed: Option<ClientError>,
     /// Session requires the legacy session step.
     need_session: bool,
-    /// The full JID the server bound (RFC 6120 §7.6.1), once it has; kept
-    /// across a lost connection for resumption (XEP-0198 §5).
-    bound: Option<JidBuf<MAX_BOUND_JID_LEN>>,
     /// Stream management (XEP-0198) and client state indication.
     sm: sm::Sm<'b>,
 }
@@ -718,15 +787,14 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             id_prefix,
             id_counter: 0,
             server_max_stanza: None,
-            started: None,
+            started: MaybeInstant::NONE,
             last_tx: Instant::ZERO,
             last_rx: Instant::ZERO,
             ping_outstanding: false,
-            close_deadline: None,
-            queued: Deque::new(),
+            close_deadline: MaybeInstant::NONE,
+            queued: EventQueue::default(),
             failed: None,
             need_session: false,
-            bound: None,
             sm: sm::Sm::new(),
         }
     }
@@ -735,7 +803,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// The bound full JID, once ready.
     pub fn jid(&self) -> Option<Jid<'_>> {
-        self.bound.as_ref().map(|j| j.as_jid())
+        self.bound()
     }
 
     /// Whether stanzas can be sent.
@@ -1035,7 +1103,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             self.queue_unit(crate::xml::StreamHeaderBuilder::write_close)?;
         }
         self.state = State::Closing;
-        self.close_deadline = Some(now + self.config.close_timeout);
+        self.close_deadline = (now + self.config.close_timeout).into();
         Ok(())
     }
 
@@ -1076,27 +1144,27 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             // one is up (after a lost connection they wait for the next).
             let up = matches!(self.state, State::Ready | State::Closing);
             let session_event =
-                |q: &Queued| matches!(q, Queued::Ready | Queued::Resumed | Queued::Rebound(_));
+                |q: Queued| matches!(q, Queued::Ready | Queued::Resumed | Queued::Rebound(_));
             let next = match self.queued.front() {
                 Some(q) if up || !session_event(q) => self.queued.pop_front(),
                 _ => None,
             };
             if let Some(q) = next {
                 return Ok(match q {
-                    Queued::Ready => match self.bound.as_ref() {
-                        Some(j) => Output::Event(Event::Ready { jid: j.as_jid() }),
+                    Queued::Ready => match self.bound() {
+                        Some(jid) => Output::Event(Event::Ready { jid }),
                         None => Output::Wait(None),
                     },
-                    Queued::Resumed => match self.bound.as_ref() {
-                        Some(j) => Output::Event(Event::Resumed {
-                            jid: j.as_jid(),
+                    Queued::Resumed => match self.bound() {
+                        Some(jid) => Output::Event(Event::Resumed {
+                            jid,
                             resent: self.sm.resent,
                         }),
                         None => Output::Wait(None),
                     },
-                    Queued::Rebound(unacked) => match self.bound.as_ref() {
-                        Some(j) => Output::Event(Event::Rebound {
-                            jid: j.as_jid(),
+                    Queued::Rebound(unacked) => match self.bound() {
+                        Some(jid) => Output::Event(Event::Rebound {
+                            jid,
                             unacked,
                         }),
                         None => Output::Wait(None),
@@ -1122,7 +1190,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 State::Start => {
                     // The negotiation timer runs from the first poll, across
                     // the restarts after TLS and SASL.
-                    self.started.get_or_insert(now);
+                    if !self.started.is_some() {
+                        self.started = now.into();
+                    }
                     if self.config.tls == TlsPolicy::Direct && !self.tls {
                         return Err(self.fail(ClientError::InvalidInput(
                             "direct TLS: call tls_established before the first poll",
@@ -1167,7 +1237,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 (a, b) => a.or(b),
             }
         };
-        add(self.close_deadline);
+        add(self.close_deadline.get());
         add(self.negotiation_deadline());
         if self.state == State::Ready {
             add(self.keepalive_deadline());
@@ -1177,6 +1247,25 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 
     // -- internals -------------------------------------------------------
+
+    /// The full JID the server bound (RFC 6120 §7.6.1), once it has. It is
+    /// kept at the end of the transmit buffer (see `tx`), across a lost
+    /// connection for resumption (XEP-0198 §5).
+    fn bound(&self) -> Option<Jid<'_>> {
+        bound_jid(&self.tx)
+    }
+
+    /// Keeps `jid` (empty: none) as the bound JID; refused when the units
+    /// queued leave the transmit buffer no room for it.
+    fn set_bound(&mut self, jid: &str) -> Result<(), ClientError> {
+        match self.tx.keep(jid.as_bytes()) {
+            true => Ok(()),
+            false => Err(ClientError::TooLarge {
+                size: jid.len(),
+                limit: self.tx.capacity(),
+            }),
+        }
+    }
 
     /// [`ready`](Self::ready), and room in the unacked queue beyond what
     /// the core keeps for its own answers (XEP-0198: a ping the server
@@ -1201,7 +1290,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     fn negotiation_deadline(&self) -> Option<Instant> {
         match self.state {
             State::Ready | State::Closing | State::Closed | State::Start => None,
-            _ => self.started.map(|s| s + self.config.negotiation_timeout),
+            _ => self.started.get().map(|s| s + self.config.negotiation_timeout),
         }
     }
 
@@ -1223,11 +1312,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 return Err(self.fail(ClientError::Timeout("the negotiation to finish")));
             }
         }
-        if let Some(d) = self.close_deadline {
+        if let Some(d) = self.close_deadline.get() {
             if now >= d {
                 // RFC 6120 §4.4: the server did not close in time; the
                 // session is over all the same.
-                self.close_deadline = None;
+                self.close_deadline = MaybeInstant::NONE;
                 let _ = self.queued.push_back(Queued::Closed);
                 return Ok(true);
             }
@@ -1458,6 +1547,13 @@ pub(crate) const NS_PING: &str = "urn:xmpp:ping";
 /// XEP-0030 disco#info.
 pub(crate) const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
+/// The bound JID kept in `tx` (see [`Client::set_bound`]); a function of
+/// the queue alone, so the rest of the client stays free to borrow.
+fn bound_jid<'t>(tx: &'t TxQueue<'_>) -> Option<Jid<'t>> {
+    let kept = core::str::from_utf8(tx.kept()).ok()?;
+    Jid::parse(kept).ok()
+}
+
 /// Copies `s` into `buf`, so it outlives a borrow of the client.
 fn copy_str<'x>(buf: &'x mut [u8], s: &str) -> Result<&'x str, ClientError> {
     let dst = buf
@@ -1470,6 +1566,39 @@ fn copy_str<'x>(buf: &'x mut [u8], s: &str) -> Result<&'x str, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queued_events_come_out_in_order_around_the_ring() {
+        let mut q = EventQueue::default();
+        let all = [
+            Queued::Ready,
+            Queued::Resumed,
+            Queued::Rebound(u32::MAX),
+            Queued::IqTimeout(7),
+            Queued::Closed,
+        ];
+        for round in 0..3 {
+            for e in all.iter().cycle().skip(round).take(MAX_QUEUED) {
+                assert!(q.push_back(*e));
+            }
+            assert!(!q.push_back(Queued::Closed), "full");
+            assert_eq!(q.front(), Some(all[round]));
+            assert_eq!(q.pop_front(), Some(all[round]));
+            q.retain(|e| e != Queued::Closed);
+            let left: heapless::Vec<Queued, MAX_QUEUED> =
+                core::iter::from_fn(|| q.pop_front()).collect();
+            let want: heapless::Vec<Queued, MAX_QUEUED> = all
+                .iter()
+                .cycle()
+                .skip(round + 1)
+                .take(MAX_QUEUED - 1)
+                .copied()
+                .filter(|e| *e != Queued::Closed)
+                .collect();
+            assert_eq!(left, want);
+            assert_eq!(q.front(), None);
+        }
+    }
 
     #[test]
     fn kept_durations_are_milliseconds_and_long_ones_never_end() {

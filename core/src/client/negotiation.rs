@@ -7,7 +7,7 @@
 use super::phase::PhaseState;
 use super::{iq::Purpose, Client, ClientError, Queued, State, Step, TlsPolicy, MAX_HOST_LEN};
 use crate::error::StreamErrorCondition;
-use crate::jid::{Jid, JidBuf};
+use crate::jid::Jid;
 use crate::sasl::{self, Capabilities, ChannelBinding, ChannelBindingTypes, Mechanism};
 use crate::stanza::{IqType, Stanza};
 use crate::stream::{ns, StreamError, StreamFeatures};
@@ -110,7 +110,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// RFC 6120 §4.4: the server closed its stream.
     fn on_stream_close(&mut self) -> Result<Step, ClientError> {
         if self.state == State::Closing {
-            self.close_deadline = None;
+            self.close_deadline = crate::time::MaybeInstant::NONE;
             let _ = self.queued.push_back(Queued::Closed);
             return Ok(Step::Continue);
         }
@@ -593,8 +593,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let bound = jid
             .and_then(|t| t.decode_into(&mut buf).ok())
             .and_then(|s| Jid::parse(s).ok())
-            .filter(|j| j.is_full())
-            .and_then(|j| JidBuf::try_from_jid(j).ok());
+            .filter(|j| j.is_full());
         let Some(bound) = bound else {
             return Err(self.fail(ClientError::Protocol(
                 "the bind result carries no valid full JID",
@@ -602,10 +601,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         };
         // RFC 6120 §7.6.1: the server may alter the resource, not the
         // account.
-        if bound.as_jid().bare() != self.config.jid.bare() {
+        if bound.bare() != self.config.jid.bare() {
             return Err(self.fail(ClientError::Protocol("the server bound another account")));
         }
-        self.bound = Some(bound);
+        if let Err(e) = self.set_bound(bound.as_str()) {
+            return Err(self.fail(e));
+        }
         if self.need_session {
             self.request(
                 None,

@@ -87,7 +87,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     },
                     None => None,
                 };
-                let own = self.bound.as_ref().map_or(self.config.jid, |j| j.as_jid());
+                let own = super::bound_jid(&self.tx).unwrap_or(self.config.jid);
                 // RFC 6120 §8.1.2.1: only the addressee may answer; an
                 // answer with an unknown id or from anyone else is dropped.
                 let Some(pending) = self.iqs.take_answer(&self.id_prefix, id, from_jid, own) else {

@@ -19,9 +19,9 @@
 use super::{Client, ClientError, Queued, State, MAX_BOUND_JID_LEN};
 use crate::decimal::Decimal;
 use crate::error::StreamErrorCondition;
-use crate::jid::{Jid, JidBuf};
+use crate::jid::Jid;
 use crate::stream::ns;
-use crate::time::Instant;
+use crate::time::{Instant, MaybeInstant};
 use crate::xml::{StreamHeaderBuilder, WriteError, Writer};
 use core::time::Duration;
 
@@ -291,14 +291,14 @@ pub(crate) struct Sm<'b> {
     /// The server's `max`, in seconds.
     max: Option<u32>,
     /// When the connection was lost, for `max`.
-    lost_at: Option<Instant>,
+    lost_at: MaybeInstant,
     /// Stanzas received and handled (XEP-0198 §4 `h`, inbound).
     h_in: u32,
     /// The last `h` the server acknowledged (outbound).
     acked: u32,
     /// Stanzas sent since the last `<r/>`, and since when.
     unrequested: u32,
-    unrequested_since: Option<Instant>,
+    unrequested_since: MaybeInstant,
     /// An `<r/>` or an `<a/>` is due but did not fit the transmit queue.
     want_request: bool,
     pub(crate) want_answer: bool,
@@ -330,11 +330,11 @@ impl<'b> Sm<'b> {
             names_len: 0,
             id_len: 0,
             max: None,
-            lost_at: None,
+            lost_at: MaybeInstant::NONE,
             h_in: 0,
             acked: 0,
             unrequested: 0,
-            unrequested_since: None,
+            unrequested_since: MaybeInstant::NONE,
             want_request: false,
             want_answer: false,
             hand_back: 0,
@@ -371,7 +371,7 @@ impl<'b> Sm<'b> {
         self.h_in = 0;
         self.acked = 0;
         self.unrequested = 0;
-        self.unrequested_since = None;
+        self.unrequested_since = MaybeInstant::NONE;
         self.want_request = false;
         self.want_answer = false;
     }
@@ -429,7 +429,7 @@ impl<'b> Sm<'b> {
         let after = self.config?.request_after?;
         match self.mode {
             Mode::Off => None,
-            _ => self.unrequested_since.map(|t| t + after),
+            _ => self.unrequested_since.get().map(|t| t + after),
         }
     }
 
@@ -511,18 +511,12 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         self.tls = false;
         self.phase = super::phase::PhaseState::Empty;
         self.authenticated = false;
-        self.started = None;
+        self.started = MaybeInstant::NONE;
         self.ping_outstanding = false;
-        self.close_deadline = None;
+        self.close_deadline = MaybeInstant::NONE;
         // Events not handed out yet stay: a session resumed (or bound)
         // and lost before the application heard of it still happened.
-        let mut keep = heapless::Deque::<Queued, 4>::new();
-        while let Some(q) = self.queued.pop_front() {
-            if !matches!(q, Queued::Closed) {
-                let _ = keep.push_back(q);
-            }
-        }
-        self.queued = keep;
+        self.queued.retain(|q| q != Queued::Closed);
         self.failed = None;
         self.need_session = false;
         self.server_max_stanza = None;
@@ -543,7 +537,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         sm.want_request = false;
         sm.want_answer = false;
         sm.unrequested = 0;
-        sm.unrequested_since = None;
+        sm.unrequested_since = MaybeInstant::NONE;
         sm.resent = 0;
         if sm.handed_out {
             sm.handed_out = false;
@@ -555,10 +549,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         sm.mode = Mode::Off;
         // What the old stream sent stays marked sent until the server says
         // what it handled (`<resumed h=''/>`) or the session is gone.
-        sm.lost_at = Some(now);
+        sm.lost_at = now.into();
         // A connection lost before the first bind lost no session: the
         // next one is a first `Ready`.
-        sm.had_session |= self.bound.is_some() || !sm.queue.is_empty();
+        sm.had_session |= !self.tx.kept().is_empty() || !sm.queue.is_empty();
         sm.resumable()
     }
 
@@ -632,7 +626,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     pub fn export_resumable(&self, out: &mut [u8]) -> Result<usize, ClientError> {
         let sm = &self.sm;
         let mut w = BlobWriter { out, at: 0 };
-        let jid = self.bound.as_ref().map(|j| j.as_str()).unwrap_or_default();
+        let jid = self.bound().map(|j| j.as_str()).unwrap_or_default();
         w.put(&[RESUME_BLOB_VERSION])?;
         w.put(&sm.h_in.to_le_bytes())?;
         w.put(&sm.acked.to_le_bytes())?;
@@ -686,16 +680,15 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if id.is_empty() && !location.is_empty() {
             return Err(bad("a location without an id"));
         }
-        let bound = match jid {
-            "" if id.is_empty() => None,
-            j => Some(
-                Jid::parse(j)
-                    .ok()
-                    .filter(|j| j.is_full() && j.bare() == self.config.jid.bare())
-                    .and_then(|j| JidBuf::<MAX_BOUND_JID_LEN>::try_from_jid(j).ok())
-                    .ok_or(bad("not a full JID of this account"))?,
-            ),
-        };
+        if !(jid.is_empty() && id.is_empty())
+            && !Jid::parse(jid).is_ok_and(|j| {
+                j.is_full() && j.bare() == self.config.jid.bare() && jid.len() <= MAX_BOUND_JID_LEN
+            })
+        {
+            return Err(bad("not a full JID of this account"));
+        }
+        // The bound JID is kept at the end of the transmit buffer.
+        let capacity = self.tx.capacity().saturating_sub(jid.len());
         let count = r.u32()?;
         // Check every stanza before touching the queue.
         let units_start = r.data;
@@ -706,7 +699,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             if unit.first() != Some(&b'<') || unit.last() != Some(&b'>') {
                 return Err(bad("a stanza that is not an element"));
             }
-            if n > self.tx.capacity() {
+            if n > capacity {
                 return Err(bad("a stanza larger than the transmit buffer"));
             }
             total += LEN + n;
@@ -738,8 +731,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         sm.max = max;
         sm.h_in = h_in;
         sm.acked = acked;
-        sm.lost_at = None;
-        self.bound = bound;
+        sm.lost_at = MaybeInstant::NONE;
+        // Cannot fail: nothing is queued before the first poll, and the
+        // stanzas were checked to fit beside it.
+        let _ = self.set_bound(jid);
         Ok(())
     }
 
@@ -837,7 +832,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 continue;
             }
             self.sm.unrequested = self.sm.unrequested.wrapping_add(1);
-            self.sm.unrequested_since.get_or_insert(now);
+            if !self.sm.unrequested_since.is_some() {
+                self.sm.unrequested_since = now.into();
+            }
             let every = self.sm.config.map_or(0, |c| c.request_every);
             if every > 0 && self.sm.unrequested >= every && !self.send_request() {
                 // Right behind the stanza that made it due, or as soon as
@@ -865,7 +862,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
         self.sm.want_request = false;
         self.sm.unrequested = 0;
-        self.sm.unrequested_since = None;
+        self.sm.unrequested_since = MaybeInstant::NONE;
         true
     }
 
@@ -913,7 +910,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if !COMPILED || !self.sm.had_session {
             return Ok(false);
         }
-        let expired = match (self.sm.lost_at, self.sm.max) {
+        let expired = match (self.sm.lost_at.get(), self.sm.max) {
             (Some(t), Some(max)) => now > t + Duration::from_secs(u64::from(max)),
             _ => false,
         };
@@ -944,7 +941,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     fn resume_failed(&mut self) {
         self.sm.forget();
         self.sm.queue.rewind();
-        self.bound = None;
+        let _ = self.set_bound("");
         if self.sm.config.map(|c| c.on_failed_resume) == Some(OnFailedResume::HandBack) {
             // Handed back after the `Rebound` event.
             self.sm.to_hand_back = self.sm.queue.units();
@@ -982,7 +979,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// session was lost.
     pub(super) fn ready_event(&mut self) -> Queued {
         if core::mem::take(&mut self.sm.had_session) {
-            self.sm.lost_at = None;
+            self.sm.lost_at = MaybeInstant::NONE;
             self.sm.hand_back = core::mem::take(&mut self.sm.to_hand_back);
             Queued::Rebound(self.sm.hand_back)
         } else {
@@ -1055,7 +1052,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 self.sm.resent = self.sm.queue.units();
                 self.sm.queue.rewind();
                 self.sm.mode = Mode::Active;
-                self.sm.lost_at = None;
+                self.sm.lost_at = MaybeInstant::NONE;
                 self.sm.had_session = false;
                 self.state = State::Ready;
                 self.last_rx = now;

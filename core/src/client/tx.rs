@@ -10,6 +10,12 @@
 //! Each unit is kept after its length ([`LEN`] bytes, little endian) in the
 //! caller's buffer rather than in a table of the client's: the client stays
 //! small, and the number of units waiting is bounded by the buffer alone.
+//!
+//! The client also keeps the JID the server bound at the end of the same
+//! buffer ([`TxQueue::keep`]): it must outlive a lost connection
+//! (XEP-0198 §5) and is read far less often than units are queued, so it
+//! costs the client no table of its own, and the largest unit is the
+//! buffer less its length.
 
 use crate::error::BufferTooSmall;
 use crate::xml::WriteError;
@@ -25,6 +31,9 @@ pub(crate) struct TxQueue<'b> {
     end: usize,
     /// The front unit was handed out; drop it at the next `pop_sent`.
     handed_out: bool,
+    /// Length of the bytes kept at the end of the buffer (see
+    /// [`keep`](Self::keep)); units never reach them.
+    kept: u16,
 }
 
 /// Why a unit could not be queued.
@@ -43,6 +52,49 @@ impl<'b> TxQueue<'b> {
             start: 0,
             end: 0,
             handed_out: false,
+            kept: 0,
+        }
+    }
+
+    /// The part of the buffer units may use.
+    fn units_end(&self) -> usize {
+        self.buf.len() - usize::from(self.kept)
+    }
+
+    /// Keeps `bytes` at the end of the buffer until the next `keep`,
+    /// whatever is queued or cleared meanwhile; `false` (and nothing kept)
+    /// when the units queued now leave no room for them.
+    pub(crate) fn keep(&mut self, bytes: &[u8]) -> bool {
+        self.compact();
+        let Ok(n) = u16::try_from(bytes.len()) else {
+            return false;
+        };
+        let Some(at) = self.buf.len().checked_sub(bytes.len()) else {
+            return false;
+        };
+        if at < self.end {
+            return false;
+        }
+        self.buf[at..].copy_from_slice(bytes);
+        self.kept = n;
+        true
+    }
+
+    /// The bytes given to [`keep`](Self::keep) (empty at first).
+    pub(crate) fn kept(&self) -> &[u8] {
+        self.buf.get(self.units_end()..).unwrap_or_default()
+    }
+
+    /// Moves the queued bytes to the front of the buffer, after the unit
+    /// handed out last time is dropped.
+    fn compact(&mut self) {
+        // A unit handed out earlier is gone by now: its slice borrowed the
+        // queue, so the caller has finished with it.
+        self.pop_sent();
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
         }
     }
 
@@ -59,17 +111,13 @@ impl<'b> TxQueue<'b> {
         &mut self,
         write: impl FnOnce(&mut [u8]) -> Result<usize, WriteError>,
     ) -> Result<(), QueueError> {
-        // A unit handed out earlier is gone by now: its slice borrowed the
-        // queue, so the caller has finished with it.
-        self.pop_sent();
-        if self.start > 0 {
-            // Move the queued bytes to the front to make room.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
+        self.compact();
         // No room for the length: the writer still says what it needs.
-        let room = self.buf.get_mut(self.end + LEN..).unwrap_or_default();
+        let units_end = self.units_end();
+        let room = self
+            .buf
+            .get_mut(self.end + LEN..units_end)
+            .unwrap_or_default();
         let fits = !room.is_empty();
         match write(room) {
             Ok(n) if !fits => Err(QueueError::Full { needed: n }),
@@ -110,7 +158,8 @@ impl<'b> TxQueue<'b> {
         self.buf.get(self.start + LEN..self.start + LEN + n)
     }
 
-    /// Forgets everything queued (the connection is gone).
+    /// Forgets everything queued (the connection is gone), not what is
+    /// kept.
     pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
@@ -123,9 +172,9 @@ impl<'b> TxQueue<'b> {
     }
 
     /// The largest unit the transmit buffer can hold (its size, less the
-    /// length kept before the unit).
+    /// length kept before the unit and the bytes kept at its end).
     pub(crate) fn capacity(&self) -> usize {
-        self.buf.len().saturating_sub(LEN)
+        self.units_end().saturating_sub(LEN)
     }
 }
 
@@ -190,5 +239,30 @@ mod tests {
         assert_eq!(put(&mut q, "<a/>"), Err(QueueError::Full { needed: 4 }));
         put(&mut q, "ab").unwrap();
         assert_eq!(q.front(), Some(&b"ab"[..]));
+    }
+
+    #[test]
+    fn kept_bytes_survive_units_and_clearing_and_shrink_the_room() {
+        let mut buf = [0u8; 16];
+        let mut q = TxQueue::new(&mut buf);
+        assert_eq!(q.kept(), b"");
+        put(&mut q, "<a/>").unwrap();
+        assert!(q.keep(b"j@d/r"));
+        assert_eq!(q.capacity(), 16 - 5 - LEN);
+        // 4 + 4 queued, 5 kept: 3 left, too few for a length and a unit.
+        assert_eq!(put(&mut q, "<b/>"), Err(QueueError::Full { needed: 4 }));
+        assert_eq!(q.front(), Some(&b"<a/>"[..]));
+        q.pop_sent();
+        put(&mut q, "<bb/>").unwrap();
+        // No room while units use it; nothing changes then.
+        assert!(!q.keep(b"0123456789"));
+        assert_eq!(q.kept(), b"j@d/r");
+        assert_eq!(q.front(), Some(&b"<bb/>"[..]));
+        q.clear();
+        assert_eq!(q.kept(), b"j@d/r");
+        assert!(q.keep(b"0123456789"));
+        assert_eq!(q.kept(), b"0123456789");
+        assert!(q.keep(b""));
+        assert_eq!(q.capacity(), 16 - LEN);
     }
 }
