@@ -300,12 +300,12 @@ fn check_domain(domain: &str) -> Result<&str, JidError> {
 // Comparison helpers shared by `Jid` and `JidBuf`.
 
 fn eq_parts(a: &Jid<'_>, b: &Jid<'_>) -> bool {
-    let local_eq = match (a.local, b.local) {
+    let local_eq = match (a.local(), b.local()) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         (None, None) => true,
         _ => false,
     };
-    local_eq && a.domain.eq_ignore_ascii_case(b.domain) && a.resource == b.resource
+    local_eq && a.domain().eq_ignore_ascii_case(b.domain()) && a.resource() == b.resource()
 }
 
 /// Feeds `s` to `state`, ASCII-lower-cased, followed by a terminator byte
@@ -331,15 +331,15 @@ fn hash_folded<H: Hasher>(s: &str, state: &mut H) {
 /// UTF-8 never has, so distinct JIDs feed distinct bytes: the keyed tags of
 /// `client/iq.rs` rely on it.
 fn hash_parts<H: Hasher>(jid: &Jid<'_>, state: &mut H) {
-    match jid.local {
+    match jid.local() {
         Some(local) => {
             state.write_u8(1);
             hash_folded(local, state);
         }
         None => state.write_u8(0),
     }
-    hash_folded(jid.domain, state);
-    match jid.resource {
+    hash_folded(jid.domain(), state);
+    match jid.resource() {
         Some(resource) => {
             state.write_u8(1);
             state.write(resource.as_bytes());
@@ -357,12 +357,21 @@ fn hash_parts<H: Hasher>(jid: &Jid<'_>, state: &mut H) {
 /// Made by [`Jid::parse`] (or `TryFrom<&str>`), or from a [`JidBuf`] by
 /// [`JidBuf::as_jid`]. Equality and hashing follow RFC 7622's comparison as
 /// far as the [module documentation](self) says.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Jid<'a> {
     full: &'a str,
-    local: Option<&'a str>,
-    domain: &'a str,
-    resource: Option<&'a str>,
+    // Offsets into `full` rather than three more slices: a JID is kept
+    // and passed around in 16 bytes instead of 32 on a 32-bit target.
+    // Every part is at most 1023 bytes (RFC 7622 §3), so they fit.
+    /// End of the localpart (its `@`); 0 when there is none (a localpart
+    /// is never empty).
+    local_end: u16,
+    /// Start of the domainpart.
+    domain_start: u16,
+    /// End of the domainpart, before a trailing dot.
+    domain_end: u16,
+    /// Start of the resourcepart (after its `/`); 0 when there is none.
+    resource_start: u16,
 }
 
 impl<'a> Jid<'a> {
@@ -386,18 +395,25 @@ impl<'a> Jid<'a> {
             Some((local, domain)) => (Some(local), domain),
             None => (None, bare),
         };
+        let mut local_end = 0;
         if let Some(local) = local {
             check_local(local)?;
+            local_end = local.len();
         }
+        let domain_start = bare.len() - domain.len();
         let domain = check_domain(domain)?;
+        let mut resource_start = 0;
         if let Some(resource) = resource {
             check_resource(resource)?;
+            resource_start = bare.len() + 1;
         }
+        // The checks above bound every part to 1023 bytes.
         Ok(Jid {
             full: s,
-            local,
-            domain,
-            resource,
+            local_end: local_end as u16,
+            domain_start: domain_start as u16,
+            domain_end: (domain_start + domain.len()) as u16,
+            resource_start: resource_start as u16,
         })
     }
 
@@ -410,50 +426,71 @@ impl<'a> Jid<'a> {
 
     /// The localpart, if there is one.
     pub fn local(&self) -> Option<&'a str> {
-        self.local
+        match self.local_end {
+            0 => None,
+            end => self.full.get(..usize::from(end)),
+        }
     }
 
     /// The domainpart, without a trailing dot.
     pub fn domain(&self) -> &'a str {
-        self.domain
+        self.full
+            .get(usize::from(self.domain_start)..usize::from(self.domain_end))
+            .unwrap_or_default()
     }
 
     /// The resourcepart, if there is one.
     pub fn resource(&self) -> Option<&'a str> {
-        self.resource
+        match self.resource_start {
+            0 => None,
+            start => self.full.get(usize::from(start)..),
+        }
     }
 
     /// Whether this JID has no resourcepart.
     pub fn is_bare(&self) -> bool {
-        self.resource.is_none()
+        self.resource_start == 0
     }
 
     /// Whether this JID has a resourcepart.
     pub fn is_full(&self) -> bool {
-        self.resource.is_some()
+        self.resource_start != 0
     }
 
     /// This JID without its resourcepart.
     pub fn bare(&self) -> Jid<'a> {
-        let full = match self.full.split_once('/') {
-            Some((bare, _)) => bare,
-            None => self.full,
+        let full = match self.resource_start {
+            0 => self.full,
+            start => self.full.get(..usize::from(start) - 1).unwrap_or_default(),
         };
         Jid {
             full,
-            resource: None,
+            resource_start: 0,
             ..*self
         }
     }
 
     /// The JID made of this JID's domainpart alone (the server's address).
     pub fn domain_jid(&self) -> Jid<'a> {
+        let domain = self.domain();
         Jid {
-            full: self.domain,
-            local: None,
-            domain: self.domain,
-            resource: None,
+            full: domain,
+            local_end: 0,
+            domain_start: 0,
+            domain_end: domain.len() as u16,
+            resource_start: 0,
         }
+    }
+}
+
+impl fmt::Debug for Jid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jid")
+            .field("full", &self.full)
+            .field("local", &self.local())
+            .field("domain", &self.domain())
+            .field("resource", &self.resource())
+            .finish()
     }
 }
 
@@ -461,12 +498,12 @@ impl fmt::Display for Jid<'_> {
     /// Writes the JID as `local@domain/resource`, the domainpart without its
     /// trailing dot.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(local) = self.local {
+        if let Some(local) = self.local() {
             f.write_str(local)?;
             f.write_char('@')?;
         }
-        f.write_str(self.domain)?;
-        if let Some(resource) = self.resource {
+        f.write_str(self.domain())?;
+        if let Some(resource) = self.resource() {
             f.write_char('/')?;
             f.write_str(resource)?;
         }
@@ -477,11 +514,11 @@ impl fmt::Display for Jid<'_> {
 #[cfg(feature = "defmt")]
 impl defmt::Format for Jid<'_> {
     fn format(&self, f: defmt::Formatter<'_>) {
-        if let Some(local) = self.local {
+        if let Some(local) = self.local() {
             defmt::write!(f, "{=str}@", local);
         }
-        defmt::write!(f, "{=str}", self.domain);
-        if let Some(resource) = self.resource {
+        defmt::write!(f, "{=str}", self.domain());
+        if let Some(resource) = self.resource() {
             defmt::write!(f, "/{=str}", resource);
         }
     }
@@ -588,7 +625,7 @@ impl<const N: usize> JidBuf<N> {
 
     /// Copies a parsed JID; fails only if it does not fit in `N` bytes.
     pub fn try_from_jid(jid: Jid<'_>) -> Result<Self, JidError> {
-        Self::build(jid.local, jid.domain, jid.resource)
+        Self::build(jid.local(), jid.domain(), jid.resource())
     }
 
     /// Assembles checked parts.
@@ -632,11 +669,18 @@ impl<const N: usize> JidBuf<N> {
 
     /// A borrowed view of this JID.
     pub fn as_jid(&self) -> Jid<'_> {
+        let domain_start = self.domain_start();
+        let domain_end = self.domain_end();
         Jid {
             full: self.as_str(),
-            local: self.local(),
-            domain: self.domain(),
-            resource: self.resource(),
+            local_end: self.local_len,
+            // Parts are at most 1023 bytes (checked when built).
+            domain_start: domain_start as u16,
+            domain_end: domain_end as u16,
+            resource_start: match self.as_str().len() > domain_end {
+                true => domain_end as u16 + 1,
+                false => 0,
+            },
         }
     }
 

@@ -94,7 +94,10 @@ mod tests {
             assert_eq!(m.get(), Some(Instant::from_millis(t)));
             assert!(m.is_some());
         }
-        assert_eq!(MaybeInstant::from(Instant::from_millis(u64::MAX)).get(), None);
+        assert_eq!(
+            MaybeInstant::from(Instant::from_millis(u64::MAX)).get(),
+            None
+        );
     }
 
     #[test]

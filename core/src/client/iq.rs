@@ -308,6 +308,11 @@ impl PendingIqs {
         Some(self.items.swap_remove(i).into())
     }
 
+    /// Whether a request of `purpose` is outstanding.
+    pub(crate) fn has(&self, purpose: Purpose) -> bool {
+        self.items.iter().any(|p| p.flags & 3 == purpose as u8)
+    }
+
     pub(crate) fn clear(&mut self) {
         self.items.clear();
     }

@@ -563,24 +563,20 @@ enum Queued {
 /// How many [`Queued`] events wait at most.
 const MAX_QUEUED: usize = 4;
 
-/// A ring of [`Queued`] events, each kept as a tag byte and its number: 5
-/// bytes where the enum takes 8.
+/// The [`Queued`] events waiting, oldest first, each kept as a tag byte
+/// and its number: 5 bytes where the enum takes 8.
 #[derive(Debug, Default)]
 struct EventQueue {
     tags: [u8; MAX_QUEUED],
     numbers: [[u8; 4]; MAX_QUEUED],
-    head: u8,
     len: u8,
 }
 
 impl EventQueue {
-    fn slot(&self, i: u8) -> usize {
-        usize::from(self.head.wrapping_add(i)) % MAX_QUEUED
-    }
-
     /// Adds `q` at the back; `false` (and nothing added) when full.
     fn push_back(&mut self, q: Queued) -> bool {
-        if usize::from(self.len) == MAX_QUEUED {
+        let at = usize::from(self.len);
+        if at == MAX_QUEUED {
             return false;
         }
         let (tag, n) = match q {
@@ -590,7 +586,6 @@ impl EventQueue {
             Queued::IqTimeout(n) => (3, n),
             Queued::Closed => (4, 0),
         };
-        let at = self.slot(self.len);
         self.tags[at] = tag;
         self.numbers[at] = n.to_le_bytes();
         self.len += 1;
@@ -602,9 +597,8 @@ impl EventQueue {
         if self.len == 0 {
             return None;
         }
-        let at = self.slot(0);
-        let n = u32::from_le_bytes(self.numbers[at]);
-        Some(match self.tags[at] {
+        let n = u32::from_le_bytes(self.numbers[0]);
+        Some(match self.tags[0] {
             0 => Queued::Ready,
             1 => Queued::Resumed,
             2 => Queued::Rebound(n),
@@ -616,7 +610,9 @@ impl EventQueue {
     /// Takes the oldest event.
     fn pop_front(&mut self) -> Option<Queued> {
         let q = self.front()?;
-        self.head = self.slot(1) as u8;
+        // Four entries: moving them costs less than a ring's head.
+        self.tags.copy_within(1.., 0);
+        self.numbers.copy_within(1.., 0);
         self.len -= 1;
         Some(q)
     }
@@ -743,15 +739,14 @@ pub struct Client<'b, 'c, R> {
     iqs: PendingIqs,
     id_prefix: [u8; iq::ID_PREFIX_LEN],
     id_counter: u32,
-    /// The server's XEP-0478 stanza size limit.
-    server_max_stanza: Option<u32>,
+    /// The server's XEP-0478 stanza size limit; `u32::MAX`: none (no
+    /// transmit buffer is that large).
+    server_max_stanza: u32,
     /// When the session started (the first poll), last byte sent and
     /// received.
     started: MaybeInstant,
     last_tx: Instant,
     last_rx: Instant,
-    /// A keepalive ping is outstanding.
-    ping_outstanding: bool,
     close_deadline: MaybeInstant,
     queued: EventQueue,
     /// The error the session failed with; every call returns it.
@@ -786,11 +781,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             iqs,
             id_prefix,
             id_counter: 0,
-            server_max_stanza: None,
+            server_max_stanza: u32::MAX,
             started: MaybeInstant::NONE,
             last_tx: Instant::ZERO,
             last_rx: Instant::ZERO,
-            ping_outstanding: false,
             close_deadline: MaybeInstant::NONE,
             queued: EventQueue::default(),
             failed: None,
@@ -1163,10 +1157,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         None => Output::Wait(None),
                     },
                     Queued::Rebound(unacked) => match self.bound() {
-                        Some(jid) => Output::Event(Event::Rebound {
-                            jid,
-                            unacked,
-                        }),
+                        Some(jid) => Output::Event(Event::Rebound { jid, unacked }),
                         None => Output::Wait(None),
                     },
                     Queued::IqTimeout(serial) => Output::Event(Event::IqTimeout {
@@ -1290,7 +1281,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     fn negotiation_deadline(&self) -> Option<Instant> {
         match self.state {
             State::Ready | State::Closing | State::Closed | State::Start => None,
-            _ => self.started.get().map(|s| s + self.config.negotiation_timeout),
+            _ => self
+                .started
+                .get()
+                .map(|s| s + self.config.negotiation_timeout),
         }
     }
 
@@ -1298,7 +1292,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         match self.config.keepalive {
             KeptKeepalive::Off => None,
             KeptKeepalive::Whitespace { idle } => Some(self.last_tx + idle),
-            KeptKeepalive::Ping { idle, .. } if !self.ping_outstanding => {
+            KeptKeepalive::Ping { idle, .. } if !self.iqs.has(Purpose::Keepalive) => {
                 Some(self.last_rx.max(self.last_tx) + idle)
             }
             KeptKeepalive::Ping { .. } => None,
@@ -1351,7 +1345,6 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                             self.queue_unit(|b| crate::xml::escape(" ", false, b))?
                         }
                         KeptKeepalive::Ping { timeout, .. } => {
-                            self.ping_outstanding = true;
                             let to = self.config.jid.domain_jid();
                             let mut buf = [0u8; MAX_TRACKED_JID_LEN];
                             let to = Jid::parse(copy_str(&mut buf, to.as_str())?)
@@ -1435,7 +1428,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         &mut self,
         write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
-        let limit = self.server_max_stanza.map(|l| l as usize);
+        let limit =
+            Some(self.server_max_stanza as usize).filter(|_| self.server_max_stanza != u32::MAX);
         let mut too_large = None;
         let unit = |b: &mut [u8]| {
             let mut w = Writer::new(b);
@@ -1568,7 +1562,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queued_events_come_out_in_order_around_the_ring() {
+    fn queued_events_come_out_in_order() {
         let mut q = EventQueue::default();
         let all = [
             Queued::Ready,

@@ -213,7 +213,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             set
         });
         if let Some(max) = offer.max_stanza {
-            self.server_max_stanza = Some(max);
+            self.server_max_stanza = max;
         }
         self.sm.offered = super::sm::COMPILED && f.stream_management();
         self.sm.csi = f.client_state_indication();

@@ -99,11 +99,9 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         Ok(Step::Element(Kind::IqError(pending_id())))
                     }
                     Purpose::Application => Ok(Step::Element(Kind::IqResult(pending_id()))),
-                    Purpose::Keepalive => {
-                        // Any answer, even an error, proves the link alive.
-                        self.ping_outstanding = false;
-                        Ok(Step::Continue)
-                    }
+                    // Any answer, even an error, proves the link alive (and
+                    // taking it from the table ends the ping).
+                    Purpose::Keepalive => Ok(Step::Continue),
                     Purpose::Bind => self.on_bind_answer(now),
                     Purpose::Session if is_error => {
                         let cond = iq

@@ -512,14 +512,13 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         self.phase = super::phase::PhaseState::Empty;
         self.authenticated = false;
         self.started = MaybeInstant::NONE;
-        self.ping_outstanding = false;
         self.close_deadline = MaybeInstant::NONE;
         // Events not handed out yet stay: a session resumed (or bound)
         // and lost before the application heard of it still happened.
         self.queued.retain(|q| q != Queued::Closed);
         self.failed = None;
         self.need_session = false;
-        self.server_max_stanza = None;
+        self.server_max_stanza = u32::MAX;
         // The answers to the application's requests may still come on the
         // resumed stream; the session's own requests died with this one.
         let mut keep = heapless::Vec::<_, { super::MAX_PENDING_IQS }>::new();
