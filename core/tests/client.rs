@@ -823,6 +823,39 @@ fn server_stanza_limit_is_honoured() {
 }
 
 #[test]
+fn the_bound_jid_is_kept_at_the_end_of_the_transmit_buffer() {
+    let (mut h, _) = ready(config("juliet@example.com/r1", "pw"));
+    let jid = "juliet@example.com/r1";
+    // The largest unit is the 4096-byte buffer less the unit's length
+    // and the bound JID.
+    let limit = 4096 - 4 - jid.len();
+    let to = Jid::parse("romeo@example.net").unwrap();
+    match h
+        .client
+        .send_message(to, MessageType::Chat, &"x".repeat(limit))
+    {
+        Err(ClientError::TooLarge { size, limit: l }) => assert!(l == limit && size > limit),
+        other => panic!("{other:?}"),
+    }
+    // Units filling the buffer around it, sent and queued again, leave it
+    // whole.
+    let body = "y".repeat(limit - 200);
+    for _ in 0..3 {
+        h.client.send_message(to, MessageType::Chat, &body).unwrap();
+        assert!(matches!(
+            h.client.send_message(to, MessageType::Chat, &body),
+            Err(ClientError::TransmitBufferFull { .. })
+        ));
+        let out = h.drain();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(h.client.jid().map(|j| j.as_str()), Some(jid));
+    }
+    h.client.close(h.now).unwrap();
+    h.drain();
+    assert_eq!(h.client.jid().map(|j| j.as_str()), Some(jid));
+}
+
+#[test]
 fn keepalive_ping_detects_a_dead_connection() {
     let mut c = config("juliet@example.com", "pw");
     c.keepalive = Keepalive::Ping {

@@ -341,7 +341,9 @@ pub enum ClientError {
         needed: usize,
     },
     /// The stanza is larger than the server accepts (XEP-0478) or than the
-    /// transmit buffer can ever hold.
+    /// transmit buffer can ever hold (its size, less each unit's length
+    /// and the bound JID kept at its end); or, while binding, the bound
+    /// JID has no room in the transmit buffer.
     TooLarge {
         /// The stanza's size.
         size: usize,
@@ -760,8 +762,9 @@ pub struct Client<'b, 'c, R> {
 impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// A client for `config`, working in `rx` (received bytes; its size
     /// bounds the largest stanza it can receive) and `tx` (units waiting
-    /// to be written, each after its 4-byte length), drawing nonces and
-    /// ids from `rng`.
+    /// to be written, each after its 4-byte length, and once bound, the
+    /// bound JID at its end: the largest unit is `tx` less both), drawing
+    /// nonces and ids from `rng`.
     pub fn new(config: Config<'c>, rx: &'b mut [u8], tx: &'b mut [u8], mut rng: R) -> Self {
         let mut id_prefix = [0u8; iq::ID_PREFIX_LEN];
         const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
