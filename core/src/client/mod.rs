@@ -301,7 +301,7 @@ pub enum Fault {
 }
 
 /// Why the session failed, or why a command was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ClientError {
@@ -1073,7 +1073,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// [`Config::close_timeout`]) for the server's.
     pub fn close(&mut self, now: Instant) -> Result<(), ClientError> {
         if let Some(e) = &self.failed {
-            return Err(e.clone());
+            return Err(*e);
         }
         let was_ready = self.state == State::Ready;
         match self.state {
@@ -1135,7 +1135,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 return Ok(Output::Transmit(self.tx.front().unwrap_or_default()));
             }
             if let Some(e) = &self.failed {
-                return Err(e.clone());
+                return Err(*e);
             }
             // 2. Events that borrow nothing; those of a session only while
             // one is up (after a lost connection they wait for the next).
@@ -1272,7 +1272,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     fn ready(&self) -> Result<(), ClientError> {
         if let Some(e) = &self.failed {
-            return Err(e.clone());
+            return Err(*e);
         }
         match self.state {
             State::Ready => Ok(()),
@@ -1378,7 +1378,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     /// Records a fatal error: every later call returns it.
     fn fail(&mut self, e: ClientError) -> ClientError {
         if self.failed.is_none() {
-            self.failed = Some(e.clone());
+            self.failed = Some(e);
         }
         self.iqs.clear();
         e
@@ -1415,6 +1415,20 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         &mut self,
         write: impl FnOnce(&mut [u8]) -> Result<usize, WriteError>,
     ) -> Result<(), ClientError> {
+        let mut write = Some(write);
+        // Called once, as `TxQueue::push` does; a second call (never made)
+        // would write nothing and fail.
+        self.queue_unit_dyn(&mut |b| match write.take() {
+            Some(f) => f(b),
+            None => Err(WriteError::Unbalanced),
+        })
+    }
+
+    /// [`queue_unit`](Self::queue_unit), compiled once for every writer.
+    fn queue_unit_dyn(
+        &mut self,
+        write: &mut dyn FnMut(&mut [u8]) -> Result<usize, WriteError>,
+    ) -> Result<(), ClientError> {
         self.tx.push(write).map_err(|e| match e {
             QueueError::Full { needed } if needed > self.tx.capacity() => ClientError::TooLarge {
                 size: needed,
@@ -1431,15 +1445,28 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         &mut self,
         write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
-        let limit =
-            Some(self.server_max_stanza as usize).filter(|_| self.server_max_stanza != u32::MAX);
+        let mut write = Some(write);
+        self.queue_stanza_dyn(&mut |w| match write.take() {
+            Some(f) => f(w),
+            None => Err(WriteError::Unbalanced),
+        })
+    }
+
+    /// [`queue_stanza`](Self::queue_stanza), compiled once for every
+    /// stanza.
+    fn queue_stanza_dyn(
+        &mut self,
+        write: &mut dyn FnMut(&mut Writer<'_>) -> Result<(), WriteError>,
+    ) -> Result<(), ClientError> {
+        let limit = self.server_max_stanza as usize;
         let mut too_large = None;
         let unit = |b: &mut [u8]| {
             let mut w = Writer::new(b);
             write(&mut w)?;
             let n = w.finish()?;
-            if let Some(l) = limit.filter(|l| n > *l) {
-                too_large = Some((n, l));
+            // `u32::MAX`: no limit.
+            if n > limit && limit != u32::MAX as usize {
+                too_large = Some((n, limit));
                 // Nothing queued: report as a write error below.
                 return Err(WriteError::Unbalanced);
             }
