@@ -1000,7 +1000,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         payload: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
         self.ready_to_send()?;
-        self.queue_iq_result(to, id, payload)
+        let mut payload = Some(payload);
+        self.queue_iq("result", to, id, &mut |w| match payload.take() {
+            Some(f) => f(w),
+            None => Err(WriteError::Unbalanced),
+        })
     }
 
     /// Answers an [`Event::IqRequest`] with a stanza error (RFC 6120 §8.3).
@@ -1492,14 +1496,28 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         id: &str,
         condition: ErrorCondition,
     ) -> Result<(), ClientError> {
-        self.queue_stanza(|w| {
+        self.queue_iq("error", to, id, &mut |w| {
+            crate::stanza::error::write_error(w, condition)
+        })
+    }
+
+    /// Queues `<iq type='kind' to='to' id='id'>`, the payload, `</iq>`:
+    /// every iq the client sends, requests and answers.
+    fn queue_iq(
+        &mut self,
+        kind: &str,
+        to: Option<&str>,
+        id: &str,
+        payload: &mut dyn FnMut(&mut Writer<'_>) -> Result<(), WriteError>,
+    ) -> Result<(), ClientError> {
+        self.queue_stanza_dyn(&mut |w| {
             w.start_element("iq")?;
-            w.attr("type", "error")?;
+            w.attr("type", kind)?;
             if let Some(to) = to {
                 w.attr("to", to)?;
             }
             w.attr("id", id)?;
-            crate::stanza::error::write_error(w, condition)?;
+            payload(w)?;
             w.end_element("iq")
         })
     }
@@ -1530,19 +1548,16 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let tracked = to.map(|j| self.iqs.tag(j));
         let id = self.next_id();
         let serial = self.id_counter;
-        let kind_s = kind.as_str();
-        let to_s = to.map(|j| j.as_str());
-        let id_s = id.clone();
-        self.queue_stanza(|w| {
-            w.start_element("iq")?;
-            w.attr("type", kind_s)?;
-            if let Some(t) = to_s {
-                w.attr("to", t)?;
-            }
-            w.attr("id", id_s.as_str())?;
-            payload(w)?;
-            w.end_element("iq")
-        })?;
+        let mut payload = Some(payload);
+        self.queue_iq(
+            kind.as_str(),
+            to.map(|j| j.as_str()),
+            id.as_str(),
+            &mut |w| match payload.take() {
+                Some(f) => f(w),
+                None => Err(WriteError::Unbalanced),
+            },
+        )?;
         self.iqs.insert(Pending {
             serial,
             to: tracked,

@@ -8,7 +8,7 @@ use super::{
 use crate::jid::Jid;
 use crate::stanza::{ErrorCondition, Iq, IqType, Message, Presence, Stanza};
 use crate::time::Instant;
-use crate::xml::{Element, Writer};
+use crate::xml::Element;
 
 /// What the current element becomes for the caller.
 #[derive(Debug, Clone)]
@@ -134,13 +134,13 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 let (name, ns) = (payload.name(), payload.namespace());
                 if kind == IqType::Get && name == "ping" && ns == NS_PING {
                     // XEP-0199 §4.1: answer with an empty result.
-                    self.queue_iq_result(from, id, |_| Ok(()))?;
+                    self.queue_iq("result", from, id, &mut |_| Ok(()))?;
                     return Ok(Step::Continue);
                 }
                 if kind == IqType::Get && name == "query" && ns == NS_DISCO_INFO {
                     let identity = self.config.identity;
                     let features = self.config.features;
-                    self.queue_iq_result(from, id, |w| {
+                    self.queue_iq("result", from, id, &mut |w| {
                         // XEP-0030 §3.1: identities and features.
                         w.start_element("query")?;
                         w.ns(NS_DISCO_INFO)?;
@@ -171,7 +171,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         self.queue_iq_error(from, id, ErrorCondition::ServiceUnavailable)?;
                         return Ok(Step::Continue);
                     }
-                    self.queue_iq_result(from, id, |_| Ok(()))?;
+                    self.queue_iq("result", from, id, &mut |_| Ok(()))?;
                     return Ok(Step::Element(Kind::RosterPush));
                 }
                 if self.config.iq_namespaces.contains(&ns) {
@@ -195,21 +195,4 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         }
     }
 
-    pub(super) fn queue_iq_result(
-        &mut self,
-        to: Option<&str>,
-        id: &str,
-        payload: impl FnOnce(&mut Writer<'_>) -> Result<(), crate::xml::WriteError>,
-    ) -> Result<(), ClientError> {
-        self.queue_stanza(|w| {
-            w.start_element("iq")?;
-            w.attr("type", "result")?;
-            if let Some(to) = to {
-                w.attr("to", to)?;
-            }
-            w.attr("id", id)?;
-            payload(w)?;
-            w.end_element("iq")
-        })
-    }
 }
