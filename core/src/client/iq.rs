@@ -17,10 +17,9 @@ use sha1::Sha1;
 
 /// The most iq requests that may be outstanding at once.
 pub const MAX_PENDING_IQS: usize = 4;
-/// Longest address the client copies to write one of its own requests
-/// (the server's domain for a keepalive ping, the item of
-/// [`set_roster_item`](super::Client::set_roster_item)). It does not limit
-/// where [`send_iq`](super::Client::send_iq) may send: the addressee of a
+/// Half the longest bare JID the client writes as its stream's `from`
+/// (RFC 6120 §4.7.1). It does not limit where
+/// [`send_iq`](super::Client::send_iq) may send: the addressee of a
 /// tracked request is kept as a keyed hash, whatever its length.
 pub const MAX_TRACKED_JID_LEN: usize = 96;
 /// Longest iq id this crate generates.
@@ -38,19 +37,30 @@ pub(crate) const ID_PREFIX_LEN: usize = 6;
 /// from matching a request of this one).
 pub(crate) fn format_id(prefix: &[u8; ID_PREFIX_LEN], serial: u32) -> IqId {
     let mut id = IqId::new();
-    let prefix = core::str::from_utf8(prefix).unwrap_or("px");
-    // Cannot fail: 6 + 10 digits fit in MAX_ID_LEN.
-    let _ = id.push_str(prefix);
+    // Cannot fail: the prefix is ASCII, and 6 + 10 digits fit in
+    // MAX_ID_LEN.
+    for &b in prefix {
+        let _ = id.push(char::from(b));
+    }
     let _ = id.push_str(crate::decimal::Decimal::new(serial).as_str());
     id
 }
 
-/// The number in `id`, if `id` is exactly what [`format_id`] makes of it.
+/// The number in `id`, if `id` is exactly what [`format_id`] makes of it:
+/// the prefix, then the serial in decimal without sign or leading zero.
 fn parse_id(prefix: &[u8; ID_PREFIX_LEN], id: &str) -> Option<u32> {
     let digits = id.as_bytes().strip_prefix(prefix.as_slice())?;
-    let serial: u32 = core::str::from_utf8(digits).ok()?.parse().ok()?;
-    // `+7` or `007` parse as 7 but are not the id that was sent.
-    (format_id(prefix, serial).as_str() == id).then_some(serial)
+    if digits.is_empty() || (digits[0] == b'0' && digits.len() > 1) {
+        return None;
+    }
+    let mut serial: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        serial = serial.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
+    }
+    Some(serial)
 }
 
 /// Length of a [`JidTag`]'s hash, in bytes.
@@ -357,8 +367,13 @@ mod tests {
             Some(u32::MAX),
             "the largest serial fits"
         );
+        assert_eq!(parse_id(&prefix, "abcdef0"), Some(0));
         for other in [
             "abcdef042",
+            "abcdef00",
+            "abcdef4294967296",
+            "abcdef99999999999",
+            "abcdef4x",
             "abcdef+42",
             "abcdeg42",
             "abcdef",

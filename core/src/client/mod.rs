@@ -1049,9 +1049,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         remove: bool,
         now: Instant,
     ) -> Result<IqId, ClientError> {
-        let j = jid.bare();
-        let mut buf = [0u8; MAX_TRACKED_JID_LEN];
-        let j = copy_str(&mut buf, j.as_str())?;
+        let j = jid.bare().as_str();
         self.send_iq(
             None,
             crate::stanza::IqType::Set,
@@ -1352,10 +1350,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                             self.queue_unit(|b| crate::xml::escape(" ", false, b))?
                         }
                         KeptKeepalive::Ping { timeout, .. } => {
+                            // The configuration's, so no borrow of the client.
                             let to = self.config.jid.domain_jid();
-                            let mut buf = [0u8; MAX_TRACKED_JID_LEN];
-                            let to = Jid::parse(copy_str(&mut buf, to.as_str())?)
-                                .map_err(|_| ClientError::InvalidInput("domain"))?;
                             let deadline = now + timeout;
                             self.request_until(
                                 Some(to),

@@ -74,9 +74,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         let mut from_buf = [0u8; MAX_REPLY_FIELD];
         let id = iq.id().and_then(|t| t.decode_into(&mut id_buf).ok());
         let from = iq.from().and_then(|t| t.decode_into(&mut from_buf).ok());
-        match iq.iq_type() {
+        let kind = iq.iq_type();
+        match kind {
             Some(IqType::Result | IqType::Error) => {
-                let is_error = iq.iq_type() == Some(IqType::Error);
+                let is_error = kind == Some(IqType::Error);
                 let Some(id) = id else {
                     return Ok(Step::Continue);
                 };
@@ -93,12 +94,14 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 let Some(pending) = self.iqs.take_answer(&self.id_prefix, id, from_jid, own) else {
                     return Ok(Step::Continue);
                 };
-                let pending_id = || super::iq::format_id(&self.id_prefix, pending.serial);
                 match pending.purpose {
-                    Purpose::Application if is_error => {
-                        Ok(Step::Element(Kind::IqError(pending_id())))
+                    Purpose::Application => {
+                        let id = super::iq::format_id(&self.id_prefix, pending.serial);
+                        Ok(Step::Element(match is_error {
+                            true => Kind::IqError(id),
+                            false => Kind::IqResult(id),
+                        }))
                     }
-                    Purpose::Application => Ok(Step::Element(Kind::IqResult(pending_id()))),
                     // Any answer, even an error, proves the link alive (and
                     // taking it from the table ends the ping).
                     Purpose::Keepalive => Ok(Step::Continue),
