@@ -312,7 +312,11 @@ fn plain_session_whole_and_byte_by_byte() {
     );
     // XEP-0199 ping and XEP-0030 disco#info answered by the core.
     assert!(tx_with("<iq type='result' to='example.com' id='ping1'/>"));
+    #[cfg(feature = "disco-info")]
     assert!(tx_with("<iq type='result' to='romeo@example.net/orchard' id='disco1'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='bot' name='picoxmpp'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='urn:xmpp:ping'/></query></iq>"));
+    // Without the feature, disco#info is a namespace nobody handles.
+    #[cfg(not(feature = "disco-info"))]
+    assert!(tx_with("<iq type='error' to='romeo@example.net/orchard' id='disco1'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
     // RFC 6120 §8.4: nobody handles jabber:iq:version.
     assert!(tx_with("<iq type='error' to='romeo@example.net/orchard' id='v1'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
     // RFC 6121 §2.1.6: the server's push is acknowledged and reported, a

@@ -137,9 +137,12 @@ pub struct Config<'c> {
     pub close_timeout: Duration,
     /// Keepalive policy once ready.
     pub keepalive: Keepalive,
-    /// The disco#info identity (XEP-0030 §3.1).
+    /// The disco#info identity (XEP-0030 §3.1). Used with the
+    /// `disco-info` feature (default); without it the client answers
+    /// disco#info requests `service-unavailable` (RFC 6120 §8.4).
     pub identity: Identity<'c>,
-    /// Features to list in disco#info besides the ones the core handles.
+    /// Features to list in disco#info besides the ones the core handles
+    /// (with the `disco-info` feature, as [`identity`](Self::identity)).
     pub features: &'c [&'c str],
     /// Namespaces of iq get/set payloads the application answers; requests
     /// in any other namespace are answered `service-unavailable` by the
@@ -230,7 +233,9 @@ struct Settings<'c> {
     negotiation_timeout: Ms,
     close_timeout: Ms,
     keepalive: KeptKeepalive,
+    #[cfg(feature = "disco-info")]
     identity: Identity<'c>,
+    #[cfg(feature = "disco-info")]
     features: &'c [&'c str],
     iq_namespaces: &'c [&'c str],
 }
@@ -257,6 +262,9 @@ impl<'c> From<Config<'c>> for Settings<'c> {
             features,
             iq_namespaces,
         } = c;
+        // Without disco#info answers, nothing reads them.
+        #[cfg(not(feature = "disco-info"))]
+        let _ = (identity, features);
         Settings {
             jid,
             password,
@@ -279,7 +287,9 @@ impl<'c> From<Config<'c>> for Settings<'c> {
                     timeout: timeout.into(),
                 },
             },
+            #[cfg(feature = "disco-info")]
             identity,
+            #[cfg(feature = "disco-info")]
             features,
             iq_namespaces,
         }
@@ -1580,6 +1590,7 @@ pub(crate) const NS_ROSTER: &str = "jabber:iq:roster";
 /// XEP-0199 ping.
 pub(crate) const NS_PING: &str = "urn:xmpp:ping";
 /// XEP-0030 disco#info.
+#[cfg(feature = "disco-info")]
 pub(crate) const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
 /// The bound JID kept in `tx` (see [`Client::set_bound`]); a function of

@@ -3,7 +3,7 @@
 //! client tracks, and the iq requests the core answers itself.
 
 use super::{
-    iq::Purpose, Client, ClientError, Event, IqId, State, Step, NS_DISCO_INFO, NS_PING, NS_ROSTER,
+    iq::Purpose, Client, ClientError, Event, IqId, State, Step, NS_PING, NS_ROSTER,
 };
 use crate::jid::Jid;
 use crate::stanza::{ErrorCondition, Iq, IqType, Message, Presence, Stanza};
@@ -140,19 +140,20 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     self.queue_iq("result", from, id, &mut |_| Ok(()))?;
                     return Ok(Step::Continue);
                 }
-                if kind == IqType::Get && name == "query" && ns == NS_DISCO_INFO {
+                #[cfg(feature = "disco-info")]
+                if kind == IqType::Get && name == "query" && ns == super::NS_DISCO_INFO {
                     let identity = self.config.identity;
                     let features = self.config.features;
                     self.queue_iq("result", from, id, &mut |w| {
                         // XEP-0030 §3.1: identities and features.
                         w.start_element("query")?;
-                        w.ns(NS_DISCO_INFO)?;
+                        w.ns(super::NS_DISCO_INFO)?;
                         w.start_element("identity")?;
                         w.attr("category", identity.category)?;
                         w.attr("type", identity.kind)?;
                         w.attr("name", identity.name)?;
                         w.end_element("identity")?;
-                        for f in [NS_DISCO_INFO, NS_PING].iter().chain(features.iter()) {
+                        for f in [super::NS_DISCO_INFO, NS_PING].iter().chain(features.iter()) {
                             w.start_element("feature")?;
                             w.attr("var", f)?;
                             w.end_element("feature")?;
