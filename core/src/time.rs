@@ -61,12 +61,22 @@ impl From<Instant> for MaybeInstant {
     }
 }
 
+/// `d` in whole milliseconds, `u64::MAX` when more. Without
+/// [`Duration::as_millis`]: its 128-bit arithmetic costs a microcontroller
+/// flash at every use.
+#[inline(never)]
+pub(crate) fn whole_millis(d: Duration) -> u64 {
+    d.as_secs()
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(u64::from(d.subsec_millis())))
+        .unwrap_or(u64::MAX)
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Instant {
-            millis: self.millis.saturating_add(ms),
+            millis: self.millis.saturating_add(whole_millis(d)),
         }
     }
 }
@@ -74,7 +84,7 @@ impl Add<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let ms = whole_millis(d);
         Instant {
             millis: self.millis.saturating_sub(ms),
         }
@@ -98,6 +108,23 @@ mod tests {
             MaybeInstant::from(Instant::from_millis(u64::MAX)).get(),
             None
         );
+    }
+
+    #[test]
+    fn whole_millis_is_as_millis_saturated() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(999_999),
+            Duration::from_micros(1_500_999),
+            Duration::from_secs(86_400 * 50),
+            Duration::new(u64::MAX / 1000, 807_999_999),
+            Duration::new(u64::MAX / 1000, 808_000_000),
+            Duration::new(u64::MAX / 1000 + 1, 0),
+            Duration::MAX,
+        ] {
+            let want = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            assert_eq!(whole_millis(d), want, "{d:?}");
+        }
     }
 
     #[test]

@@ -193,17 +193,17 @@ struct Ms(u32);
 
 impl From<Duration> for Ms {
     fn from(d: Duration) -> Ms {
-        Ms(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+        Ms(u32::try_from(crate::time::whole_millis(d)).unwrap_or(u32::MAX))
     }
 }
 
 impl core::ops::Add<Ms> for Instant {
     type Output = Instant;
     fn add(self, d: Ms) -> Instant {
-        match d.0 {
-            u32::MAX => Instant::from_millis(u64::MAX),
-            ms => self + Duration::from_millis(u64::from(ms)),
-        }
+        Instant::from_millis(match d.0 {
+            u32::MAX => u64::MAX,
+            ms => self.as_millis().saturating_add(u64::from(ms)),
+        })
     }
 }
 
@@ -1548,22 +1548,36 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         deadline: Instant,
         purpose: Purpose,
     ) -> Result<IqId, ClientError> {
+        let mut payload = Some(payload);
+        self.request_dyn(
+            to,
+            kind,
+            &mut |w| match payload.take() {
+                Some(f) => f(w),
+                None => Err(WriteError::Unbalanced),
+            },
+            deadline,
+            purpose,
+        )
+    }
+
+    /// [`request_until`](Self::request_until), compiled once for every
+    /// payload.
+    fn request_dyn(
+        &mut self,
+        to: Option<Jid<'_>>,
+        kind: crate::stanza::IqType,
+        payload: &mut dyn FnMut(&mut Writer<'_>) -> Result<(), WriteError>,
+        deadline: Instant,
+        purpose: Purpose,
+    ) -> Result<IqId, ClientError> {
         if self.iqs.is_full() {
             return Err(ClientError::TooManyPendingIqs);
         }
         let tracked = to.map(|j| self.iqs.tag(j));
         let id = self.next_id();
         let serial = self.id_counter;
-        let mut payload = Some(payload);
-        self.queue_iq(
-            kind.as_str(),
-            to.map(|j| j.as_str()),
-            id.as_str(),
-            &mut |w| match payload.take() {
-                Some(f) => f(w),
-                None => Err(WriteError::Unbalanced),
-            },
-        )?;
+        self.queue_iq(kind.as_str(), to.map(|j| j.as_str()), id.as_str(), payload)?;
         self.iqs.insert(Pending {
             serial,
             to: tracked,
