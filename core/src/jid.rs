@@ -269,9 +269,19 @@ fn is_ipv4(_: &str) -> bool {
     false
 }
 
+/// `s` around the first `b` (an ASCII byte), as `str::split_once` with a
+/// char pattern, without its searcher's code.
+fn split_once(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// Checks a domainpart and returns it without its trailing dot.
 fn check_domain(domain: &str) -> Result<&str, JidError> {
-    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    let domain = match domain.as_bytes().last() {
+        Some(b'.') => domain.get(..domain.len() - 1).unwrap_or_default(),
+        _ => domain,
+    };
     if domain.is_empty() {
         return Err(JidError::EmptyDomain);
     }
@@ -286,9 +296,18 @@ fn check_domain(domain: &str) -> Result<&str, JidError> {
         };
     }
     let mut all_numeric = true;
-    for label in domain.split('.') {
+    let mut rest = domain;
+    loop {
+        let (label, tail) = match split_once(rest, b'.') {
+            Some((label, tail)) => (label, Some(tail)),
+            None => (rest, None),
+        };
         check_label(label)?;
         all_numeric &= label.bytes().all(|b| b.is_ascii_digit());
+        match tail {
+            Some(tail) => rest = tail,
+            None => break,
+        }
     }
     if all_numeric && !is_ipv4(domain) {
         return Err(JidError::InvalidIpLiteral);
@@ -387,11 +406,11 @@ impl<'a> Jid<'a> {
     /// # Ok::<(), JidError>(())
     /// ```
     pub fn parse(s: &'a str) -> Result<Self, JidError> {
-        let (bare, resource) = match s.split_once('/') {
+        let (bare, resource) = match split_once(s, b'/') {
             Some((bare, resource)) => (bare, Some(resource)),
             None => (s, None),
         };
-        let (local, domain) = match bare.split_once('@') {
+        let (local, domain) = match split_once(bare, b'@') {
             Some((local, domain)) => (Some(local), domain),
             None => (None, bare),
         };
