@@ -531,7 +531,8 @@ pub enum Event<'a> {
         id: IqId,
     },
     /// A roster push from the server (RFC 6121 §2.1.6), already
-    /// acknowledged: the `<query/>` with its item.
+    /// acknowledged: the `<query/>` with its item. Only with the `roster`
+    /// feature (without it, no roster is requested, so no push is due).
     RosterPush(Element<'a>),
     /// The stream is closed both ways: the session is over.
     Closed,
@@ -1030,6 +1031,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
 
     /// Fetches the roster (RFC 6121 §2.1.3), with the version the caller
     /// has cached if the server supports versioning (RFC 6121 §2.6).
+    /// With the `roster` feature.
+    #[cfg(feature = "roster")]
     pub fn request_roster(
         &mut self,
         version: Option<&str>,
@@ -1051,7 +1054,8 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 
     /// Adds or updates a roster item (RFC 6121 §2.3), or removes it
-    /// (`remove`, RFC 6121 §2.5).
+    /// (`remove`, RFC 6121 §2.5). With the `roster` feature.
+    #[cfg(feature = "roster")]
     pub fn set_roster_item(
         &mut self,
         jid: Jid<'_>,
@@ -1600,6 +1604,7 @@ enum Step {
 }
 
 /// jabber:iq:roster (RFC 6121 §2).
+#[cfg(feature = "roster")]
 pub(crate) const NS_ROSTER: &str = "jabber:iq:roster";
 /// XEP-0199 ping.
 pub(crate) const NS_PING: &str = "urn:xmpp:ping";

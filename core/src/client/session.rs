@@ -2,9 +2,7 @@
 //! RFC 6121): events for the application, answers to iq requests the
 //! client tracks, and the iq requests the core answers itself.
 
-use super::{
-    iq::Purpose, Client, ClientError, Event, IqId, State, Step, NS_PING, NS_ROSTER,
-};
+use super::{iq::Purpose, Client, ClientError, Event, IqId, State, Step, NS_PING};
 use crate::jid::Jid;
 use crate::stanza::{ErrorCondition, Iq, IqType, Message, Presence, Stanza};
 use crate::time::Instant;
@@ -18,6 +16,7 @@ pub(super) enum Kind {
     IqRequest,
     IqResult(IqId),
     IqError(IqId),
+    #[cfg(feature = "roster")]
     RosterPush,
 }
 
@@ -35,6 +34,7 @@ pub(super) fn element_event<'a>(el: Element<'a>, kind: Kind) -> Event<'a> {
             id,
             error: Iq::new(el).error(),
         },
+        #[cfg(feature = "roster")]
         Kind::RosterPush => Event::RosterPush(Iq::new(el).payload_element().unwrap_or(el)),
     }
 }
@@ -153,7 +153,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                         w.attr("type", identity.kind)?;
                         w.attr("name", identity.name)?;
                         w.end_element("identity")?;
-                        for f in [super::NS_DISCO_INFO, NS_PING].iter().chain(features.iter()) {
+                        for f in [super::NS_DISCO_INFO, NS_PING]
+                            .iter()
+                            .chain(features.iter())
+                        {
                             w.start_element("feature")?;
                             w.attr("var", f)?;
                             w.end_element("feature")?;
@@ -162,7 +165,11 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                     })?;
                     return Ok(Step::Continue);
                 }
-                if kind == IqType::Set && name == "query" && ns == NS_ROSTER {
+                // Without the feature no roster is requested, so the server
+                // owes no push (RFC 6121 §2.1.6: pushes go to interested
+                // resources): one is answered as any unhandled request.
+                #[cfg(feature = "roster")]
+                if kind == IqType::Set && name == "query" && ns == super::NS_ROSTER {
                     // RFC 6121 §2.1.6: a push is valid only from the
                     // account itself (no from, or the bare JID); from
                     // anyone else it is a spoofing attempt.
@@ -198,5 +205,4 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             }
         }
     }
-
 }
