@@ -1308,14 +1308,14 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
-        match self.config.keepalive {
-            KeptKeepalive::Off => None,
-            KeptKeepalive::Whitespace { idle } => Some(self.last_tx + idle),
-            KeptKeepalive::Ping { idle, .. } if !self.iqs.has(Purpose::Keepalive) => {
-                Some(self.last_rx.max(self.last_tx) + idle)
-            }
-            KeptKeepalive::Ping { .. } => None,
-        }
+        let (since, idle) = match self.config.keepalive {
+            KeptKeepalive::Off => return None,
+            KeptKeepalive::Whitespace { idle } => (self.last_tx, idle),
+            // While a ping waits for its answer, its own deadline runs.
+            KeptKeepalive::Ping { .. } if self.iqs.has(Purpose::Keepalive) => return None,
+            KeptKeepalive::Ping { idle, .. } => (self.last_rx.max(self.last_tx), idle),
+        };
+        Some(since + idle)
     }
 
     /// Runs what is due at `now`; `true` when something was queued.

@@ -50,10 +50,16 @@ impl<'a> Iq<'a> {
     /// The type; `None` when absent or undefined, which RFC 6120 §8.2.3
     /// makes a `bad-request`.
     pub fn iq_type(&self) -> Option<IqType> {
-        let t = self.el.attr("type")?;
-        [IqType::Get, IqType::Set, IqType::Result, IqType::Error]
-            .into_iter()
-            .find(|i| t.eq_str(i.as_str()))
+        // Decoded whole (the longest type is 6 bytes; anything longer is
+        // none of them) and matched once.
+        let mut buf = [0u8; 6];
+        match self.el.attr("type")?.decode_into(&mut buf).ok()? {
+            "get" => Some(IqType::Get),
+            "set" => Some(IqType::Set),
+            "result" => Some(IqType::Result),
+            "error" => Some(IqType::Error),
+            _ => None,
+        }
     }
 
     /// The request or result payload: the first child that is not the
