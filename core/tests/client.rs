@@ -126,7 +126,7 @@ impl Harness {
                 }
                 Err(e) => {
                     // The client stays failed.
-                    assert_eq!(self.client.poll(self.now).err(), Some(e.clone()));
+                    assert_eq!(self.client.poll(self.now).err(), Some(e));
                     out.push(Out::Err(e));
                     return out;
                 }

@@ -679,11 +679,13 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         if id.is_empty() && !location.is_empty() {
             return Err(bad("a location without an id"));
         }
-        if !(jid.is_empty() && id.is_empty())
-            && !Jid::parse(jid).is_ok_and(|j| {
+        // No JID only with nothing to resume; else a full JID of this
+        // account, as a bind would have given.
+        let jid_ok = (jid.is_empty() && id.is_empty())
+            || Jid::parse(jid).is_ok_and(|j| {
                 j.is_full() && j.bare() == self.config.jid.bare() && jid.len() <= MAX_BOUND_JID_LEN
-            })
-        {
+            });
+        if !jid_ok {
             return Err(bad("not a full JID of this account"));
         }
         // The bound JID is kept at the end of the transmit buffer.
