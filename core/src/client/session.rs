@@ -126,71 +126,78 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
                 let Some(id) = id else {
                     return Ok(Step::Continue);
                 };
-                // RFC 6120 §8.2.3 rule 6: exactly one payload.
-                if iq.payload_count() != 1 {
-                    self.queue_iq_error(from, id, ErrorCondition::BadRequest)?;
-                    return Ok(Step::Continue);
-                }
-                let Some(payload) = iq.payload_element() else {
-                    return Ok(Step::Continue);
-                };
-                let (name, ns) = (payload.name(), payload.namespace());
-                if kind == IqType::Get && name == "ping" && ns == NS_PING {
-                    // XEP-0199 §4.1: answer with an empty result.
-                    self.queue_iq("result", from, id, &mut |_| Ok(()))?;
-                    return Ok(Step::Continue);
-                }
-                #[cfg(feature = "disco-info")]
-                if kind == IqType::Get && name == "query" && ns == super::NS_DISCO_INFO {
-                    let identity = self.config.identity;
-                    let features = self.config.features;
-                    self.queue_iq("result", from, id, &mut |w| {
-                        // XEP-0030 §3.1: identities and features.
-                        w.start_element("query")?;
-                        w.ns(super::NS_DISCO_INFO)?;
-                        w.start_element("identity")?;
-                        w.attr("category", identity.category)?;
-                        w.attr("type", identity.kind)?;
-                        w.attr("name", identity.name)?;
-                        w.end_element("identity")?;
-                        for f in [super::NS_DISCO_INFO, NS_PING]
-                            .iter()
-                            .chain(features.iter())
-                        {
-                            w.start_element("feature")?;
-                            w.attr("var", f)?;
-                            w.end_element("feature")?;
+                // The condition of the error answer, when there is one.
+                let condition = 'answer: {
+                    // RFC 6120 §8.2.3 rule 6: exactly one payload.
+                    let single = {
+                        let mut payloads = iq.payloads();
+                        match (payloads.next(), payloads.next()) {
+                            (Some(payload), None) => Some(payload),
+                            _ => None,
                         }
-                        w.end_element("query")
-                    })?;
-                    return Ok(Step::Continue);
-                }
-                // Without the feature no roster is requested, so the server
-                // owes no push (RFC 6121 §2.1.6: pushes go to interested
-                // resources): one is answered as any unhandled request.
-                #[cfg(feature = "roster")]
-                if kind == IqType::Set && name == "query" && ns == super::NS_ROSTER {
-                    // RFC 6121 §2.1.6: a push is valid only from the
-                    // account itself (no from, or the bare JID); from
-                    // anyone else it is a spoofing attempt.
-                    let own_bare = self.config.jid.bare();
-                    let legit = match from {
-                        None => true,
-                        Some(f) => Jid::parse(f).is_ok_and(|j| j == own_bare),
                     };
-                    if !legit {
-                        self.queue_iq_error(from, id, ErrorCondition::ServiceUnavailable)?;
+                    let Some(payload) = single else {
+                        break 'answer ErrorCondition::BadRequest;
+                    };
+                    let (name, ns) = (payload.name(), payload.namespace());
+                    if kind == IqType::Get && name == "ping" && ns == NS_PING {
+                        // XEP-0199 §4.1: answer with an empty result.
+                        self.queue_iq("result", from, id, &mut |_| Ok(()))?;
                         return Ok(Step::Continue);
                     }
-                    self.queue_iq("result", from, id, &mut |_| Ok(()))?;
-                    return Ok(Step::Element(Kind::RosterPush));
-                }
-                if self.config.iq_namespaces.contains(&ns) {
-                    return Ok(Step::Element(Kind::IqRequest));
-                }
-                // RFC 6120 §8.4: a request nobody handles is answered
-                // service-unavailable.
-                self.queue_iq_error(from, id, ErrorCondition::ServiceUnavailable)?;
+                    #[cfg(feature = "disco-info")]
+                    if kind == IqType::Get && name == "query" && ns == super::NS_DISCO_INFO {
+                        let identity = self.config.identity;
+                        let features = self.config.features;
+                        self.queue_iq("result", from, id, &mut |w| {
+                            // XEP-0030 §3.1: identities and features.
+                            w.start_element("query")?;
+                            w.ns(super::NS_DISCO_INFO)?;
+                            w.start_element("identity")?;
+                            w.attr("category", identity.category)?;
+                            w.attr("type", identity.kind)?;
+                            w.attr("name", identity.name)?;
+                            w.end_element("identity")?;
+                            for f in [super::NS_DISCO_INFO, NS_PING]
+                                .iter()
+                                .chain(features.iter())
+                            {
+                                w.start_element("feature")?;
+                                w.attr("var", f)?;
+                                w.end_element("feature")?;
+                            }
+                            w.end_element("query")
+                        })?;
+                        return Ok(Step::Continue);
+                    }
+                    // Without the feature no roster is requested, so the
+                    // server owes no push (RFC 6121 §2.1.6: pushes go to
+                    // interested resources): one is answered as any
+                    // unhandled request.
+                    #[cfg(feature = "roster")]
+                    if kind == IqType::Set && name == "query" && ns == super::NS_ROSTER {
+                        // RFC 6121 §2.1.6: a push is valid only from the
+                        // account itself (no from, or the bare JID); from
+                        // anyone else it is a spoofing attempt.
+                        let own_bare = self.config.jid.bare();
+                        let legit = match from {
+                            None => true,
+                            Some(f) => Jid::parse(f).is_ok_and(|j| j == own_bare),
+                        };
+                        if !legit {
+                            break 'answer ErrorCondition::ServiceUnavailable;
+                        }
+                        self.queue_iq("result", from, id, &mut |_| Ok(()))?;
+                        return Ok(Step::Element(Kind::RosterPush));
+                    }
+                    if self.config.iq_namespaces.contains(&ns) {
+                        return Ok(Step::Element(Kind::IqRequest));
+                    }
+                    // RFC 6120 §8.4: a request nobody handles is answered
+                    // service-unavailable.
+                    ErrorCondition::ServiceUnavailable
+                };
+                self.queue_iq_error(from, id, condition)?;
                 Ok(Step::Continue)
             }
             None => {

@@ -66,18 +66,19 @@ impl<'a> Iq<'a> {
     /// stanza error (RFC 6120 §8.2.3 rules 6-7: a get or set has exactly
     /// one, a result zero or one).
     pub fn payload_element(&self) -> Option<Element<'a>> {
-        let ns = self.el.namespace();
-        self.el
-            .children()
-            .find(|c| !(c.name() == "error" && c.namespace() == ns))
+        self.payloads().next()
     }
 
     /// How many payload children there are (a get or set must have one).
     pub fn payload_count(&self) -> usize {
+        self.payloads().count()
+    }
+
+    /// The children that are not the stanza error, in order.
+    pub(crate) fn payloads(&self) -> impl Iterator<Item = Element<'a>> + 'a {
         let ns = self.el.namespace();
         self.el
             .children()
-            .filter(|c| !(c.name() == "error" && c.namespace() == ns))
-            .count()
+            .filter(move |c| !(c.name() == "error" && c.namespace() == ns))
     }
 }
