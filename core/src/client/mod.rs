@@ -36,6 +36,19 @@ use core::time::Duration;
 use iq::{Pending, PendingIqs, Purpose};
 use tx::{QueueError, TxQueue};
 
+/// `$f`, an `Option` of a `FnOnce` writer, as the `&mut dyn FnMut` the
+/// `_dyn` functions take (so they are compiled once, not once per
+/// writer). They call it once; a second call (never made) would write
+/// nothing and fail.
+macro_rules! once_dyn {
+    ($f:ident) => {
+        &mut |a| match $f.take() {
+            Some(f) => f(a),
+            None => Err(WriteError::Unbalanced),
+        }
+    };
+}
+
 /// How deep a stanza the client's parser tracks: the depth of
 /// [`Limits::for_buffer`], which the client uses, so no level is reserved
 /// that the limits never let it use.
@@ -1012,10 +1025,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
     ) -> Result<(), ClientError> {
         self.ready_to_send()?;
         let mut payload = Some(payload);
-        self.queue_iq("result", to, id, &mut |w| match payload.take() {
-            Some(f) => f(w),
-            None => Err(WriteError::Unbalanced),
-        })
+        self.queue_iq("result", to, id, once_dyn!(payload))
     }
 
     /// Answers an [`Event::IqRequest`] with a stanza error (RFC 6120 §8.3).
@@ -1430,12 +1440,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         write: impl FnOnce(&mut [u8]) -> Result<usize, WriteError>,
     ) -> Result<(), ClientError> {
         let mut write = Some(write);
-        // Called once, as `TxQueue::push` does; a second call (never made)
-        // would write nothing and fail.
-        self.queue_unit_dyn(&mut |b| match write.take() {
-            Some(f) => f(b),
-            None => Err(WriteError::Unbalanced),
-        })
+        self.queue_unit_dyn(once_dyn!(write))
     }
 
     /// [`queue_unit`](Self::queue_unit), compiled once for every writer.
@@ -1460,10 +1465,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         write: impl FnOnce(&mut Writer<'_>) -> Result<(), WriteError>,
     ) -> Result<(), ClientError> {
         let mut write = Some(write);
-        self.queue_stanza_dyn(&mut |w| match write.take() {
-            Some(f) => f(w),
-            None => Err(WriteError::Unbalanced),
-        })
+        self.queue_stanza_dyn(once_dyn!(write))
     }
 
     /// [`queue_stanza`](Self::queue_stanza), compiled once for every
@@ -1553,16 +1555,7 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
         purpose: Purpose,
     ) -> Result<IqId, ClientError> {
         let mut payload = Some(payload);
-        self.request_dyn(
-            to,
-            kind,
-            &mut |w| match payload.take() {
-                Some(f) => f(w),
-                None => Err(WriteError::Unbalanced),
-            },
-            deadline,
-            purpose,
-        )
+        self.request_dyn(to, kind, once_dyn!(payload), deadline, purpose)
     }
 
     /// [`request_until`](Self::request_until), compiled once for every
