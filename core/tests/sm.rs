@@ -734,6 +734,17 @@ fn corrupted_state_is_refused() {
     let mut c = Client::new(config(), leak(4096), leak(1024), Rng(1));
     c.enable_stream_management(leak(16), sm_config());
     assert!(c.import_resumable(&blob).is_err());
+    // A transmit buffer with no room for the bound JID, which is kept at
+    // its end, or for the stanzas beside it.
+    for tx in [8, 48] {
+        let mut c = Client::new(config(), leak(4096), leak(tx), Rng(1));
+        c.enable_stream_management(leak(4096), sm_config());
+        let r = c.import_resumable(&blob);
+        assert!(
+            matches!(r, Err(ClientError::InvalidResumeState(_))),
+            "{r:?}"
+        );
+    }
     // Without stream management, or after the first poll.
     let mut c = Client::new(config(), leak(4096), leak(1024), Rng(1));
     assert!(c.import_resumable(&blob).is_err());

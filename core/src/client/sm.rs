@@ -689,7 +689,10 @@ impl<'b, 'c, R: rand_core::RngCore + rand_core::CryptoRng> Client<'b, 'c, R> {
             return Err(bad("not a full JID of this account"));
         }
         // The bound JID is kept at the end of the transmit buffer.
-        let capacity = self.tx.capacity().saturating_sub(jid.len());
+        if jid.len() > self.tx.capacity() {
+            return Err(bad("a JID larger than the transmit buffer"));
+        }
+        let capacity = self.tx.capacity() - jid.len();
         let count = r.u32()?;
         // Check every stanza before touching the queue.
         let units_start = r.data;
